@@ -1,0 +1,264 @@
+"""Command line: `python -m bot run | users ... | sop ... | tenggat ... | db upgrade`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+
+from bot.config import Settings
+from bot.sop.loader import SopFileError, SopRegistry, load_file
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"GAGAL: {message}", file=sys.stderr)
+    return code
+
+
+def _settings() -> Settings:
+    return Settings()  # type: ignore[call-arg]
+
+
+class RedactToken(logging.Filter):
+    """The bot token is in every Bot API URL; it must never reach a log."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.token:
+            message = record.getMessage()
+            if self.token in message:
+                record.msg, record.args = message.replace(self.token, "<TOKEN>"), ()
+        return True
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every URL, token included
+    token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactToken(token))
+
+
+def cmd_run(_: argparse.Namespace) -> int:
+    settings = _settings()
+    if settings.telegram_bot_token is None or not settings.telegram_bot_token.get_secret_value():
+        return _fail("TELEGRAM_BOT_TOKEN belum diisi. Salin .env.example ke .env dan isi tokennya.")
+    _logging(settings)
+    try:
+        SopRegistry.load(settings.sop_dir)
+    except SopFileError as exc:
+        return _fail(f"definisi SOP rusak: {exc}")
+    from storage.db import upgrade
+
+    try:
+        upgrade(settings.database_url)
+    except Exception as exc:  # any driver error: say it plainly and stop
+        return _fail(
+            f"database tidak dapat dipakai ({settings.database_url.split('@')[-1]}): "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+        )
+    from bot.app import build_app
+    from bot.clock import Clock
+    from bot.runtime import Runtime
+    from storage.db import make_engine, make_sessions
+
+    rt = Runtime.build(settings, make_sessions(make_engine(settings.database_url)), Clock())
+    app = build_app(rt)
+    if settings.webhook_url:
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        app.run_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            webhook_url=settings.webhook_url,
+            secret_token=secret,  # Telegram's header is checked by PTB on every request
+            url_path=settings.webhook_url.rsplit("/", 1)[-1],
+        )
+    else:
+        app.run_polling(allowed_updates=["message", "callback_query"])
+    return 0
+
+
+async def _with_session(settings: Settings, work):  # type: ignore[no-untyped-def]
+    from storage.db import make_engine, make_sessions, upgrade
+
+    await asyncio.to_thread(upgrade, settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessions(engine).begin() as session:
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from bot import people
+    from bot.clock import Clock
+
+    settings = _settings()
+    now = Clock().now()
+    if args.users_cmd == "add":
+        roles = SopRegistry.load(settings.sop_dir).role_codes()
+        wanted = [r.strip() for r in args.role.split(",") if r.strip()]
+        unknown = [r for r in wanted if r not in roles]
+        if unknown or not wanted:
+            return _fail(
+                f"peran tidak dikenal: {', '.join(unknown) or '-'}. Pilihan: {', '.join(roles)}"
+            )
+
+        async def add(session):  # type: ignore[no-untyped-def]
+            return await people.add_person(
+                session, now, args.telegram_id, args.name, wanted, nip=args.nip
+            )
+
+        person = asyncio.run(_with_session(settings, add))
+        print(
+            f"Terdaftar: {person.name} (telegram id {person.telegram_id}) sebagai "
+            f"{', '.join(wanted)}. Minta ia membuka bot dan menekan Start."
+        )
+        return 0
+    if args.users_cmd == "remove":
+        removed = asyncio.run(
+            _with_session(settings, lambda s: people.remove_person(s, args.telegram_id))
+        )
+        if not removed:
+            return _fail(f"tidak ada orang dengan telegram id {args.telegram_id}", 1)
+        print(f"Dinonaktifkan: telegram id {args.telegram_id}")
+        return 0
+    rows = asyncio.run(_with_session(settings, people.list_people))
+    for person, roles in rows:
+        if not person.active:
+            continue
+        reach = (
+            "bisa dihubungi"
+            if person.started_at and not person.unreachable_reason
+            else (
+                f"TIDAK bisa dihubungi: {person.unreachable_reason}"
+                if person.unreachable_reason
+                else "belum menekan Start"
+            )
+        )
+        print(f"{person.telegram_id}\t{person.name}\t{','.join(roles) or '-'}\t{reach}")
+    return 0
+
+
+def cmd_sop(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if args.sop_cmd == "validate":
+        try:
+            sop = load_file(Path(args.file))
+        except SopFileError as exc:
+            return _fail(str(exc), 1)
+        print(f"OK: {sop.number} {sop.title} ({len(sop.steps)} langkah)")
+        return 0
+    try:
+        registry = SopRegistry.load(settings.sop_dir)
+    except SopFileError as exc:
+        return _fail(str(exc))
+    if args.sop_cmd == "list":
+        for sop in registry.all():
+            print(f"{sop.number}\t{sop.title}\t{len(sop.steps)} langkah")
+        return 0
+    sop = registry.get(args.number)
+    if sop is None:
+        return _fail(f"SOP {args.number} tidak ditemukan", 1)
+    if args.json:
+        data = sop.model_dump(mode="json")
+        data["short"] = sop.short
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        print(f"{sop.number} — {sop.title}")
+        for step in sop.steps:
+            print(f"{step.no:>2}. [{step.kind.value}] {step.role}: {step.kegiatan} ({step.waktu})")
+    return 0
+
+
+def cmd_tenggat(args: argparse.Namespace) -> int:
+    from bot.clock import Clock
+    from bot.runtime import Runtime
+    from bot.workflow.calendar import parse_waktu
+
+    settings = _settings()
+    try:
+        waktu = parse_waktu(args.waktu)
+        start = datetime.fromisoformat(args.mulai)
+    except ValueError as exc:
+        return _fail(str(exc), 1)
+    tz = ZoneInfo(settings.timezone)
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=tz)
+    rt = Runtime.build(settings, None, Clock())  # type: ignore[arg-type]
+    deadline = rt.scaled(start, rt.calendar.add(start, waktu))
+    print(deadline.astimezone(tz).isoformat())
+    return 0
+
+
+def cmd_db(_: argparse.Namespace) -> int:
+    from storage.db import upgrade
+
+    upgrade(_settings().database_url)
+    print("Database sudah versi terbaru.")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bot", description="Bot Disposisi SOP")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("run", help="jalankan bot").set_defaults(func=cmd_run)
+
+    users = sub.add_parser("users", help="kelola orang dan peran")
+    users.set_defaults(func=cmd_users)
+    usub = users.add_subparsers(dest="users_cmd", required=True)
+    add = usub.add_parser("add")
+    add.add_argument("--telegram-id", type=int, required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", required=True, help="kadis, sekretaris, jafung, tim_kerja (koma)")
+    add.add_argument("--nip")
+    usub.add_parser("list")
+    rm = usub.add_parser("remove")
+    rm.add_argument("--telegram-id", type=int, required=True)
+
+    sop = sub.add_parser("sop", help="definisi SOP")
+    sop.set_defaults(func=cmd_sop)
+    ssub = sop.add_subparsers(dest="sop_cmd", required=True)
+    ssub.add_parser("list")
+    val = ssub.add_parser("validate")
+    val.add_argument("file")
+    show = ssub.add_parser("show")
+    show.add_argument("number")
+    show.add_argument("--json", action="store_true")
+
+    ten = sub.add_parser("tenggat", help="hitung tenggat sebuah langkah")
+    ten.add_argument("--mulai", required=True, help="mis. 2026-03-17T15:00 (waktu setempat)")
+    ten.add_argument("--waktu", required=True, help='mis. "2 Hari"')
+    ten.set_defaults(func=cmd_tenggat)
+
+    db = sub.add_parser("db", help="database")
+    db.add_argument("db_cmd", choices=["upgrade"])
+    db.set_defaults(func=cmd_db)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(x) for x in err["loc"]).upper()
+        return _fail(f"pengaturan {field} tidak valid: {err['msg']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

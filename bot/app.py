@@ -1,0 +1,74 @@
+"""Builds the python-telegram-bot Application: handlers, lifecycle hooks, the periodic tick."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from telegram import BotCommand, BotCommandScopeChat
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter, Application, ContextTypes
+from telegram.request import BaseRequest
+
+import handlers
+from bot import reminders, texts
+from bot.runtime import Runtime
+from handlers.common import BotContext
+from handlers.outbox import deliver
+
+log = logging.getLogger(__name__)
+
+
+async def tick(context: BotContext) -> None:
+    """Every SCAN_INTERVAL_SECONDS: what is due in the database goes out."""
+    rt = context.rt
+    try:
+        await reminders.scan(rt, rt.clock.now())
+    except Exception:  # one bad row must not stop the outbox below
+        log.exception("reminder scan failed")
+    await deliver(context.application)
+
+
+async def _post_init(app: Application) -> None:
+    rt: Runtime = app.bot_data["rt"]
+    try:
+        await app.bot.set_my_commands([BotCommand(c, d) for c, d in texts.COMMANDS])
+        for admin in rt.settings.admin_ids:
+            commands = texts.COMMANDS + texts.ADMIN_COMMANDS
+            with contextlib.suppress(TelegramError):  # the admin has not pressed Start yet
+                await app.bot.set_my_commands(
+                    [BotCommand(c, d) for c, d in commands], scope=BotCommandScopeChat(admin)
+                )
+    except TelegramError as exc:
+        log.warning("could not set the command menu: %s", exc)
+
+
+def build_app(rt: Runtime, request: BaseRequest | None = None) -> Application:
+    s = rt.settings
+    assert s.telegram_bot_token is not None
+    builder = (
+        Application.builder()
+        .token(s.telegram_bot_token.get_secret_value())
+        .base_url(s.telegram_api_base_url)
+        .base_file_url(s.telegram_file_base_url)
+        .local_mode(s.telegram_local_mode)
+        .context_types(ContextTypes(context=BotContext))
+        # Paces bursts to Telegram's global limits; 429s are retried by the outbox itself.
+        .rate_limiter(AIORateLimiter(max_retries=0))
+        .concurrent_updates(False)
+        .post_init(_post_init)
+    )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    app = builder.build()
+    app.bot_data["rt"] = rt
+    handlers.register(app)
+    if app.job_queue is not None:
+        app.job_queue.run_repeating(
+            tick,
+            interval=s.scan_interval_seconds,
+            first=0.5,
+            name="tick",
+            job_kwargs={"max_instances": 1, "coalesce": True},
+        )
+    return app

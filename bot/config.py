@@ -1,0 +1,91 @@
+"""Settings, read from the environment or `.env` (pydantic-settings).
+
+The names in DESIGN.md's contract are fixed; the rest are ours and listed in README.md.
+"""
+
+from __future__ import annotations
+
+from datetime import date, time
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_BIDANG = (
+    "Sekretariat",
+    "Bidang Koperasi",
+    "Bidang Usaha Kecil dan Menengah",
+    "Bidang Perindustrian",
+    "UPTD",
+)
+
+
+def _split_csv(value: object) -> object:
+    # Comma-separated lists are friendlier in .env files than JSON arrays.
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    telegram_bot_token: SecretStr | None = None  # required by `run`; other commands work without
+    telegram_local_mode: bool = False  # a self-hosted Bot API server started with --local
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_file_base_url: str = "https://api.telegram.org/file/bot"
+    # A self-hosted Bot API server in --local mode lets bots download files up to 2000 MB.
+    telegram_max_download_mb: int = 20
+
+    database_url: str = "sqlite+aiosqlite:///data/bot.db"
+    files_dir: Path = Path("data/files")
+    sop_dir: Path | None = None
+
+    timezone: str = "Asia/Makassar"
+    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    work_calendar: str = "office"
+    office_opens: time = time(7, 30)
+    office_closes: time = time(16, 0)
+    extra_closures: Annotated[list[date], NoDecode] = Field(default_factory=list)
+    time_scale: float = 1.0
+    scan_interval_seconds: float = 5.0
+
+    reminder_interval_minutes: float = 60.0
+    escalation_multiple: float = 2.0
+    digest_time: time = time(7, 30)
+    bidang: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_BIDANG))
+    invite_ttl_hours: float = 72.0
+
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8443
+
+    log_level: str = "INFO"
+
+    _split = field_validator("admin_ids", "extra_closures", "bidang", mode="before")(_split_csv)
+
+    @field_validator("sop_dir", "webhook_url", "webhook_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("time_scale")
+    @classmethod
+    def _positive_scale(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("TIME_SCALE harus lebih besar dari 0")
+        return value
+
+    @field_validator("work_calendar")
+    @classmethod
+    def _known_calendar(cls, value: str) -> str:
+        if value not in ("office", "always"):
+            raise ValueError("WORK_CALENDAR harus 'office' atau 'always'")
+        return value
+
+    @cached_property
+    def max_download_bytes(self) -> int:
+        return self.telegram_max_download_mb * 1024 * 1024

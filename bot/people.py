@@ -1,0 +1,159 @@
+"""People, roles and invitations (use cases; no Telegram)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Invite, Person, PersonRole
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The person behind an update, with the roles they hold right now."""
+
+    person: Person
+    roles: frozenset[str]
+    is_admin: bool
+
+    @property
+    def id(self) -> int:
+        return self.person.id
+
+    @property
+    def name(self) -> str:
+        return self.person.name
+
+
+class PeopleError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+async def find_actor(
+    session: AsyncSession, telegram_id: int, now: datetime, admin_ids: list[int]
+) -> Actor | None:
+    rows = (
+        await session.execute(
+            select(Person, PersonRole.role)
+            .outerjoin(
+                PersonRole,
+                (PersonRole.person_id == Person.id)
+                & or_(PersonRole.until.is_(None), PersonRole.until > now),
+            )
+            .where(Person.telegram_id == telegram_id, Person.active.is_(True))
+        )
+    ).all()
+    if not rows:
+        return None
+    person = rows[0][0]
+    roles = frozenset(role for _, role in rows if role)
+    return Actor(person, roles, telegram_id in admin_ids)
+
+
+async def holders(session: AsyncSession, role: str, now: datetime) -> list[Person]:
+    """Everyone who holds a role now (a Tim Kerja has several people)."""
+    return list(
+        (
+            await session.scalars(
+                select(Person)
+                .join(PersonRole, PersonRole.person_id == Person.id)
+                .where(
+                    PersonRole.role == role,
+                    Person.active.is_(True),
+                    or_(PersonRole.until.is_(None), PersonRole.until > now),
+                )
+                .order_by(Person.id)
+            )
+        ).all()
+    )
+
+
+async def add_person(
+    session: AsyncSession,
+    now: datetime,
+    telegram_id: int,
+    name: str,
+    roles: list[str],
+    nip: str | None = None,
+    until: datetime | None = None,
+) -> Person:
+    """Register someone (or give an existing person more roles)."""
+    person = await session.scalar(select(Person).where(Person.telegram_id == telegram_id))
+    if person is None:
+        person = Person(telegram_id=telegram_id, name=name, nip=nip, created_at=now, active=True)
+        session.add(person)
+        await session.flush()
+    else:
+        person.active = True
+        person.name = name or person.name
+        person.nip = nip or person.nip
+    existing = set(
+        await session.scalars(select(PersonRole.role).where(PersonRole.person_id == person.id))
+    )
+    for role in roles:
+        if role not in existing:
+            session.add(PersonRole(person_id=person.id, role=role, until=until))
+    return person
+
+
+async def remove_person(session: AsyncSession, telegram_id: int) -> bool:
+    person = await session.scalar(select(Person).where(Person.telegram_id == telegram_id))
+    if person is None:
+        return False
+    # Deactivate rather than delete: the audit log keeps pointing at them.
+    person.active = False
+    await session.execute(delete(PersonRole).where(PersonRole.person_id == person.id))
+    return True
+
+
+async def list_people(session: AsyncSession) -> list[tuple[Person, list[str]]]:
+    people = (await session.scalars(select(Person).order_by(Person.name))).all()
+    roles = (await session.execute(select(PersonRole.person_id, PersonRole.role))).all()
+    by_person: dict[int, list[str]] = {}
+    for pid, role in roles:
+        by_person.setdefault(pid, []).append(role)
+    return [(p, sorted(by_person.get(p.id, []))) for p in people]
+
+
+async def create_invite(
+    session: AsyncSession, now: datetime, admin_telegram_id: int, role: str, ttl: timedelta
+) -> Invite:
+    # 128 random bits in the deep-link alphabet (A-Za-z0-9_-): cannot be guessed.
+    invite = Invite(
+        code=secrets.token_urlsafe(16),
+        role=role,
+        created_by=admin_telegram_id,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    session.add(invite)
+    return invite
+
+
+async def accept_invite(
+    session: AsyncSession, now: datetime, code: str, telegram_id: int, name: str
+) -> tuple[Person, str]:
+    invite = await session.get(Invite, code)
+    if invite is None:
+        raise PeopleError("Tautan undangan tidak dikenal. Minta tautan baru kepada admin.")
+    if invite.used_at is not None:
+        raise PeopleError("Tautan undangan ini sudah dipakai. Minta tautan baru kepada admin.")
+    if invite.expires_at <= now:
+        raise PeopleError("Tautan undangan ini sudah kedaluwarsa. Minta tautan baru kepada admin.")
+    # Claim the code atomically so two people opening one link cannot both get in.
+    claimed = await session.execute(
+        update(Invite).where(Invite.code == code, Invite.used_at.is_(None)).values(used_at=now)
+    )
+    if claimed.rowcount != 1:
+        raise PeopleError("Tautan undangan ini sudah dipakai. Minta tautan baru kepada admin.")
+    person = await add_person(session, now, telegram_id, name, [invite.role])
+    person.started_at = person.started_at or now
+    person.unreachable_reason = None
+    invite.used_by = person.id
+    return person, invite.role

@@ -1,0 +1,162 @@
+"""An SOP definition as typed data: the national SOP table (Permenpan RB 35/2012) plus the
+few things the bot needs to run it (step kind, revision target, chain of superiors)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from bot.workflow.calendar import Waktu, parse_waktu
+
+
+class Kind(StrEnum):
+    DISPOSISI = "disposisi"  # receive / forward, optional note
+    TUGAS = "tugas"  # a task closed with Selesai
+    UNGGAH = "unggah"  # closed by uploading a document
+    KUMPUL = "kumpul"  # data collection with a checklist of bidang
+    PERIKSA = "periksa"  # review: Setuju or Revisi
+    TANDA_TANGAN = "tanda_tangan"  # like periksa; approval is the signature
+
+    @property
+    def is_review(self) -> bool:
+        return self in (Kind.PERIKSA, Kind.TANDA_TANGAN)
+
+
+DOCUMENT_TYPES = ("pdf", "doc", "docx", "xls", "xlsx", "odt", "ods")
+IMAGE_TYPES = ("jpg", "jpeg", "png")
+KNOWN_TYPES = DOCUMENT_TYPES + IMAGE_TYPES
+
+
+class SopRuleError(Exception):
+    """A rule that spans fields, with the place it points at (not a ValueError, so pydantic
+    lets it through and the loader can name the line)."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Role(_Strict):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")
+    name: str = Field(min_length=1)
+    superior: str | None = None  # who is told when this role's step runs far past its time
+
+
+class Step(_Strict):
+    no: int = Field(ge=1)
+    kegiatan: str = Field(min_length=1)
+    role: str
+    kelengkapan: str = ""
+    waktu: str
+    output: str = ""
+    kind: Kind
+    revisi_ke: int | None = None  # review steps: the drafting step a revision goes back to
+    keterangan: str = ""
+    # unggah steps: which file types close the step (images only where the SOP wants a photo)
+    berkas: tuple[str, ...] = DOCUMENT_TYPES
+
+    @field_validator("waktu")
+    @classmethod
+    def _waktu_parses(cls, value: str) -> str:
+        parse_waktu(value)
+        return value
+
+    @field_validator("berkas")
+    @classmethod
+    def _known_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [v for v in value if v.lower() not in KNOWN_TYPES]
+        if unknown or not value:
+            raise ValueError(f"jenis berkas harus dari: {', '.join(KNOWN_TYPES)}")
+        return tuple(v.lower() for v in value)
+
+    @property
+    def accepts_images(self) -> bool:
+        return any(t in IMAGE_TYPES for t in self.berkas)
+
+    @property
+    def waktu_parsed(self) -> Waktu:
+        return parse_waktu(self.waktu)
+
+
+class Dates(_Strict):
+    pembuatan: dt.date | None = None
+    revisi: dt.date | None = None
+    efektif: dt.date | None = None
+
+
+class SopDefinition(_Strict):
+    number: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    nama_singkat: str = ""  # used in suggested process titles, e.g. "LAKIP Tahun 2026"
+    unit: str = ""
+    tanggal: Dates = Dates()
+    disahkan_oleh: str = ""
+    dasar_hukum: list[str] = []
+    kualifikasi: list[str] = []
+    keterkaitan: list[str] = []
+    peralatan: list[str] = []
+    peringatan: str = ""
+    pencatatan: list[str] = []
+    roles: list[Role] = Field(min_length=1)
+    steps: list[Step] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SopDefinition:
+        codes = [r.code for r in self.roles]
+        for i, role in enumerate(self.roles):
+            if codes.count(role.code) > 1:
+                raise SopRuleError(("roles", i, "code"), f"kode peran '{role.code}' ganda")
+            if role.superior is not None and role.superior not in codes:
+                raise SopRuleError(
+                    ("roles", i, "superior"), f"atasan '{role.superior}' tidak ada di daftar roles"
+                )
+        for i, step in enumerate(self.steps):
+            if step.no != i + 1:
+                raise SopRuleError(
+                    ("steps", i, "no"), f"nomor langkah harus berurutan mulai 1 (harusnya {i + 1})"
+                )
+            if step.role not in codes:
+                raise SopRuleError(
+                    ("steps", i, "role"), f"peran '{step.role}' tidak ada di daftar roles"
+                )
+            if step.kind.is_review:
+                if step.revisi_ke is None:
+                    raise SopRuleError(
+                        ("steps", i, "kind"), f"langkah {step.kind.value} wajib punya revisi_ke"
+                    )
+                if not 1 <= step.revisi_ke < step.no:
+                    raise SopRuleError(
+                        ("steps", i, "revisi_ke"), "revisi_ke harus nomor langkah sebelumnya"
+                    )
+                if self.steps[step.revisi_ke - 1].kind is not Kind.UNGGAH:
+                    raise SopRuleError(
+                        ("steps", i, "revisi_ke"), "revisi_ke harus menunjuk langkah unggah"
+                    )
+            elif step.revisi_ke is not None:
+                raise SopRuleError(
+                    ("steps", i, "revisi_ke"), "revisi_ke hanya untuk langkah periksa/tanda_tangan"
+                )
+        return self
+
+    @property
+    def short(self) -> str:
+        """The middle part of a number like 000.8.3.3/370/100.14, which people say aloud."""
+        parts = [p.strip() for p in self.number.split("/")]
+        return parts[1] if len(parts) >= 3 else self.number
+
+    def step(self, no: int) -> Step:
+        return self.steps[no - 1]
+
+    def role(self, code: str) -> Role:
+        return next(r for r in self.roles if r.code == code)
+
+    def matches(self, key: str) -> bool:
+        key = key.replace(" ", "")
+        return key in (self.number.replace(" ", ""), self.short)

@@ -1,0 +1,186 @@
+"""/mulai: the Kadis (or an admin) starts a process in a few taps.
+
+Choose the SOP → title (one-tap suggestions) → arahan (optional) → Surat Edaran (optional).
+Each answer is kept in the person's pending prompt, so a restart in between loses nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import services as svc
+from bot.people import Actor
+from bot.runtime import Runtime
+from bot.services import Reply, ServiceError
+from storage.models import ActionToken, PendingPrompt
+
+
+def can_start(rt: Runtime, actor: Actor) -> bool:
+    return actor.is_admin or any(s.step(1).role in actor.roles for s in rt.sops.all())
+
+
+async def begin(rt: Runtime, session: AsyncSession, now: datetime, actor: Actor) -> Reply:
+    if not can_start(rt, actor):
+        raise ServiceError("Maaf, hanya Kepala Dinas atau admin yang dapat memulai proses SOP.")
+    buttons: svc.Buttons = []
+    for sop in rt.sops.all():
+        if actor.is_admin or sop.step(1).role in actor.roles:
+            token = await svc.add_token(
+                session, now, "mulai_sop", arg=sop.number, person_id=actor.id
+            )
+            buttons.append([(f"{sop.short} · {sop.nama_singkat or sop.title}", token)])
+    cancel = await svc.add_token(session, now, "batal", person_id=actor.id)
+    buttons.append([("✖️ Batal", cancel)])
+    await svc.set_prompt(session, now, actor.id, "mulai_sop")
+    return Reply("Pilih SOP yang akan dijalankan:", message_buttons=buttons)
+
+
+async def press(
+    rt: Runtime,
+    session: AsyncSession,
+    now: datetime,
+    actor: Actor,
+    tok: ActionToken,
+    prompt: PendingPrompt | None,
+) -> Reply:
+    stage = {
+        "mulai_sop": "mulai_sop",
+        "mulai_judul": "mulai_judul",
+        "mulai_arahan": "mulai_arahan",
+        "mulai_tanpa_lampiran": "mulai_lampiran",
+    }
+    expected = stage.get(tok.action)
+    if expected is None or prompt is None or prompt.kind != expected:
+        raise ServiceError("Tombol ini sudah tidak berlaku. Ketik /mulai untuk memulai lagi.")
+    match tok.action:
+        case "mulai_sop":
+            return await _ask_title(rt, session, now, actor, tok.arg or "")
+        case "mulai_judul":
+            return await _ask_arahan(session, now, actor, prompt, tok.arg or "")
+        case "mulai_arahan":
+            return await _ask_lampiran(session, now, actor, prompt, None)
+        case _:
+            return await finish(rt, session, now, actor, prompt, None)
+
+
+async def answer_text(
+    rt: Runtime,
+    session: AsyncSession,
+    now: datetime,
+    actor: Actor,
+    prompt: PendingPrompt,
+    text: str,
+) -> Reply:
+    text = text.strip()
+    match prompt.kind:
+        case "mulai_judul":
+            if not 3 <= len(text) <= 200:
+                raise ServiceError('Judul/periode harus 3–200 karakter, mis. "LAKIP Tahun 2026".')
+            return await _ask_arahan(session, now, actor, prompt, text)
+        case "mulai_arahan":
+            if len(text) > 2000:
+                raise ServiceError("Arahan terlalu panjang (maksimal 2000 karakter).")
+            return await _ask_lampiran(session, now, actor, prompt, text or None)
+        case "mulai_lampiran":
+            raise ServiceError(
+                "Kirim file Surat Edaran sebagai dokumen, atau tekan ▶️ Mulai tanpa lampiran."
+            )
+    raise ServiceError("Pilih SOP dengan tombol di atas, atau ketik /mulai untuk mengulang.")
+
+
+async def _ask_title(
+    rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, number: str
+) -> Reply:
+    sop = rt.sops.get(number)
+    if sop is None:
+        raise ServiceError("SOP tidak ditemukan. Ketik /mulai untuk memulai lagi.")
+    await svc.set_prompt(session, now, actor.id, "mulai_judul", sop=sop.number)
+    year = now.astimezone(ZoneInfo(rt.settings.timezone)).year
+    name = sop.nama_singkat or sop.title
+    buttons: svc.Buttons = []
+    for y in (year, year - 1):
+        title = f"{name} Tahun {y}"
+        token = await svc.add_token(session, now, "mulai_judul", arg=title, person_id=actor.id)
+        buttons.append([(title, token)])
+    cancel = await svc.add_token(session, now, "batal", person_id=actor.id)
+    buttons.append([("✖️ Batal", cancel)])
+    return Reply(
+        f"SOP dipilih: {sop.title}.",
+        edit=f"SOP dipilih: {sop.title} ({sop.short}).",
+        message="Judul/periode proses? Pilih di bawah atau ketik sendiri.",
+        message_buttons=buttons,
+    )
+
+
+async def _ask_arahan(
+    session: AsyncSession, now: datetime, actor: Actor, prompt: PendingPrompt, title: str
+) -> Reply:
+    data = {**prompt.data, "title": title}
+    await svc.set_prompt(session, now, actor.id, "mulai_arahan", **data)
+    skip = await svc.add_token(session, now, "mulai_arahan", person_id=actor.id)
+    cancel = await svc.add_token(session, now, "batal", person_id=actor.id)
+    return Reply(
+        f"Judul: {title}.",
+        edit=f"Judul: {title}.",
+        message="Tulis arahan disposisi untuk Sekretaris, atau tekan Tanpa arahan.",
+        message_buttons=[[("➡️ Tanpa arahan", skip)], [("✖️ Batal", cancel)]],
+    )
+
+
+async def _ask_lampiran(
+    session: AsyncSession, now: datetime, actor: Actor, prompt: PendingPrompt, arahan: str | None
+) -> Reply:
+    data = {**prompt.data, "arahan": arahan}
+    await svc.set_prompt(session, now, actor.id, "mulai_lampiran", **data)
+    go = await svc.add_token(session, now, "mulai_tanpa_lampiran", person_id=actor.id)
+    cancel = await svc.add_token(session, now, "batal", person_id=actor.id)
+    return Reply(
+        "Arahan dicatat." if arahan else "Tanpa arahan.",
+        edit=f"Arahan: {arahan}" if arahan else "Tanpa arahan.",
+        message=(
+            "Kirim file Surat Edaran (PDF/DOC/DOCX) sebagai dokumen untuk dilampirkan, "
+            "atau tekan ▶️ Mulai tanpa lampiran."
+        ),
+        message_buttons=[[("▶️ Mulai tanpa lampiran", go)], [("✖️ Batal", cancel)]],
+    )
+
+
+async def finish(
+    rt: Runtime,
+    session: AsyncSession,
+    now: datetime,
+    actor: Actor,
+    prompt: PendingPrompt,
+    surat_edaran: svc.FileIn | None,
+) -> Reply:
+    sop = rt.sops.get(prompt.data["sop"])
+    if sop is None:
+        raise ServiceError("SOP tidak ditemukan. Ketik /mulai untuk memulai lagi.")
+    process = await svc.start_process(
+        rt,
+        session,
+        now,
+        actor,
+        sop,
+        prompt.data["title"],
+        prompt.data.get("arahan"),
+        surat_edaran,
+    )
+    await svc.clear_prompt(session, actor.id)
+    first = sop.step(1)
+    if first.role in actor.roles:
+        who = svc.texts.role_name(sop, sop.step(2).role) if len(sop.steps) > 1 else ""
+        done = f"✅ Disposisi diberikan: {process.title}. Diteruskan ke {who} (Langkah 2)."
+    else:
+        done = (
+            f"✅ Proses dibuat: {process.title}. Langkah 1 dikirim ke "
+            f"{svc.texts.role_name(sop, first.role)}."
+        )
+    return Reply(
+        done,
+        edit=done if surat_edaran is None else None,
+        message=None if surat_edaran is None else done,
+    )

@@ -1,0 +1,179 @@
+"""Everything people read, in Bahasa Indonesia. Pure functions: data in, text out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.sop.model import Kind, SopDefinition, Step
+from bot.timefmt import span, when
+
+ROLE_LABELS = {
+    "kadis": "Kepala Dinas",
+    "sekretaris": "Sekretaris",
+    "jafung": "Jafung Perencana",
+    "tim_kerja": "Tim Kerja Perencanaan Program",
+}
+
+ACCEPTED_HINT = "PDF, DOC/DOCX, XLS/XLSX, ODT/ODS"
+
+STRANGER = (
+    "Maaf, akun Telegram Anda belum terdaftar di Bot Disposisi SOP. "
+    "Silakan hubungi admin (Tim Kerja Perencanaan Program) untuk mendapatkan tautan undangan."
+)
+UNKNOWN_BUTTON = (
+    "Tombol ini tidak dikenal atau sudah kedaluwarsa. Ketik /tugas untuk melihat tugas Anda."
+)
+NOT_YOURS = "Maaf, langkah ini bukan tugas Anda."
+UNKNOWN_COMMAND = "Perintah tidak dikenal. Ketik /bantuan untuk melihat perintah yang tersedia."
+NO_PROMPT_TEXT = (
+    "Pesan Anda tidak sedang ditunggu oleh bot. Ketik /tugas untuk melihat tugas Anda "
+    "atau /bantuan untuk bantuan."
+)
+EMPTY_NOTE = "Catatan revisi tidak boleh kosong. Tulis apa yang perlu diperbaiki."
+CANCELLED = "Dibatalkan. Tidak ada yang diubah."
+
+COMMANDS = [
+    ("tugas", "Tugas saya yang masih terbuka"),
+    ("status", "Status proses SOP"),
+    ("mulai", "Mulai proses SOP baru (Kadis/admin)"),
+    ("bantuan", "Bantuan dan daftar perintah"),
+]
+ADMIN_COMMANDS = [
+    ("undang", "Buat tautan undangan: /undang PERAN"),
+    ("orang", "Daftar orang, peran, dan yang belum bisa dihubungi"),
+]
+
+
+def role_name(sop: SopDefinition | None, code: str) -> str:
+    if sop is not None:
+        for role in sop.roles:
+            if role.code == code:
+                return role.name
+    return ROLE_LABELS.get(code, code)
+
+
+@dataclass
+class TaskView:
+    """Everything a task message shows; built by the services from the database."""
+
+    sop: SopDefinition
+    process_id: int
+    title: str
+    step: Step
+    deadline: datetime
+    tz: str
+    arahan: str | None = None
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (who, note) disposisi chain
+    revision: tuple[int, str, str] | None = None  # (round, reviewer name, note)
+    document_name: str | None = None
+    checklist: dict[str, str] | None = None  # kumpul: bidang -> "ada"/reason; missing absent
+    bidang: tuple[str, ...] = ()
+    late_by: str | None = None
+
+
+def step_line(step: Step, total: int) -> str:
+    return f"Langkah {step.no} dari {total}: {step.kegiatan}"
+
+
+def task_text(view: TaskView) -> str:
+    step, sop = view.step, view.sop
+    lines = []
+    if view.late_by:
+        lines.append(f"⏰ PENGINGAT — terlambat {view.late_by}")
+    lines += [
+        f"📋 {view.title}",
+        f"SOP {sop.title} ({sop.short})",
+        "",
+        f"Langkah {step.no}: {step.kegiatan}",
+        f"👤 Pelaksana: {role_name(sop, step.role)}",
+    ]
+    if step.kelengkapan:
+        lines.append(f"📎 Kelengkapan: {step.kelengkapan}")
+    if step.output:
+        lines.append(f"📤 Output: {step.output}")
+    lines.append(f"⏱ Waktu standar: {step.waktu} · Tenggat: {when(view.deadline, view.tz)}")
+    if view.arahan:
+        lines += ["", f"🗒 Arahan: {view.arahan}"]
+    for who, note in view.notes:
+        lines.append(f"💬 Catatan {who}: {note}")
+    if view.revision:
+        round_, reviewer, note = view.revision
+        lines += ["", f"✏️ REVISI ke-{round_} dari {reviewer}:", note]
+    if view.document_name:
+        lines.append(f"📄 Dokumen terkini: {view.document_name} (terlampir di atas)")
+    lines.append("")
+    lines.append(_instruction(step, view))
+    return "\n".join(lines)
+
+
+def _instruction(step: Step, view: TaskView) -> str:
+    match step.kind:
+        case Kind.DISPOSISI:
+            return "Tekan ✅ Selesai untuk meneruskan disposisi, atau tambahkan catatan."
+        case Kind.TUGAS:
+            return "Tekan ✅ Selesai bila tugas ini sudah dikerjakan."
+        case Kind.UNGGAH:
+            hint = f" ({step.keterangan})" if step.keterangan else ""
+            return (
+                f"➡️ Kirim dokumennya di chat ini sebagai file{hint}. "
+                f"Format: {accepted_label(step)}."
+            )
+        case Kind.KUMPUL:
+            got = view.checklist or {}
+            rows = [f"{'✅' if b in got else '⬜'} {b}" for b in view.bidang]
+            return (
+                "Centang bidang yang datanya sudah masuk (boleh kirim file datanya), "
+                "lalu tekan ✅ Selesai.\n" + "\n".join(rows)
+            )
+        case _:
+            return "Periksa dokumen terlampir, lalu tekan ✅ Setuju atau ✏️ Revisi."
+
+
+def accepted_label(step: Step) -> str:
+    return ", ".join(ext.upper() for ext in step.berkas)
+
+
+def done_text(view: TaskView, outcome: str, actor: str, at: datetime) -> str:
+    """What a task message turns into once someone acted on it."""
+    label = {
+        "selesai": "✅ Selesai",
+        "diunggah": "✅ Dokumen diunggah",
+        "disetujui": "✅ Disetujui",
+        "revisi": "✏️ Dikembalikan untuk revisi",
+    }.get(outcome, outcome)
+    return (
+        f"📋 {view.title}\nLangkah {view.step.no}: {view.step.kegiatan}\n\n"
+        f"{label} oleh {actor}, {when(at, view.tz)}."
+    )
+
+
+def revision_notice(title: str, step_no: int, reviewer: str, round_: int, note: str) -> str:
+    return (
+        f"✏️ {title}: Langkah {step_no} dikembalikan untuk revisi ke-{round_} oleh {reviewer}.\n"
+        f"Catatan: {note}"
+    )
+
+
+def finished_text(title: str, sop: SopDefinition, at: datetime, tz: str) -> str:
+    return (
+        f"🎉 Proses selesai: {title}\nSOP {sop.title} ({sop.short}) selesai seluruhnya "
+        f"pada {when(at, tz)}. Terima kasih."
+    )
+
+
+def late_text(delta_text: str) -> str:
+    return delta_text
+
+
+def escalation_text(
+    title: str, step: Step, sop: SopDefinition, holders: str, late: str, deadline: datetime, tz: str
+) -> str:
+    return (
+        f"⚠️ Eskalasi: {title}\nLangkah {step.no}: {step.kegiatan}\n"
+        f"Pelaksana: {role_name(sop, step.role)} ({holders})\n"
+        f"Tenggat {when(deadline, tz)} — terlambat {late}. Mohon ditindaklanjuti."
+    )
+
+
+__all__ = ["span", "when"]

@@ -1,0 +1,228 @@
+"""The pure workflow engine: one process of one SOP, moved by people's actions.
+
+Knows nothing of Telegram, SQL or the clock. Every function takes the current state and
+returns a new state plus the events others must be told of; a refused action raises
+`WorkflowError` and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bot.sop.model import Kind, SopDefinition
+from bot.workflow.events import (
+    Event,
+    ProcessFinished,
+    ProcessStarted,
+    RevisionRequested,
+    StepActivated,
+    StepCompleted,
+)
+
+RUNNING = "berjalan"
+FINISHED = "selesai"
+
+# Outcomes recorded for a finished step.
+DONE = "selesai"
+UPLOADED = "diunggah"
+APPROVED = "disetujui"
+REVISION = "revisi"
+
+
+class WorkflowError(Exception):
+    """An action that is not allowed now. `code` is for programs, `message` for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ProcessState:
+    sop_number: str
+    status: str
+    current: int | None  # number of the step someone must act on; None when finished
+    outcomes: dict[int, str] = field(default_factory=dict)  # last outcome of each step
+    return_to: int | None = None  # after a revised upload, go back to this reviewer
+    revision_round: int = 0  # how many revisions this process has had
+    bidang: tuple[str, ...] = ()  # kumpul checklist rows, fixed when the process starts
+    checklist: dict[str, str] = field(default_factory=dict)  # bidang -> "ada" or a reason
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sop_number": self.sop_number,
+            "status": self.status,
+            "current": self.current,
+            "outcomes": {str(k): v for k, v in self.outcomes.items()},
+            "return_to": self.return_to,
+            "revision_round": self.revision_round,
+            "bidang": list(self.bidang),
+            "checklist": dict(self.checklist),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ProcessState:
+        return cls(
+            sop_number=data["sop_number"],
+            status=data["status"],
+            current=data["current"],
+            outcomes={int(k): v for k, v in data["outcomes"].items()},
+            return_to=data["return_to"],
+            revision_round=data["revision_round"],
+            bidang=tuple(data["bidang"]),
+            checklist=dict(data["checklist"]),
+        )
+
+    @property
+    def missing_bidang(self) -> list[str]:
+        return [b for b in self.bidang if b not in self.checklist]
+
+
+# --- actions -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Complete:
+    """Selesai on a disposisi, tugas or kumpul step (kumpul: reasons for missing bidang)."""
+
+    step_no: int
+    note: str | None = None
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Upload:
+    step_no: int
+    document_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Approve:
+    step_no: int
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestRevision:
+    step_no: int
+    note: str
+
+
+@dataclass(frozen=True)
+class TickBidang:
+    step_no: int
+    bidang: str
+
+
+Action = Complete | Upload | Approve | RequestRevision | TickBidang
+
+_ALLOWED: dict[type, tuple[Kind, ...]] = {
+    Complete: (Kind.DISPOSISI, Kind.TUGAS, Kind.KUMPUL),
+    Upload: (Kind.UNGGAH,),
+    Approve: (Kind.PERIKSA, Kind.TANDA_TANGAN),
+    RequestRevision: (Kind.PERIKSA, Kind.TANDA_TANGAN),
+    TickBidang: (Kind.KUMPUL,),
+}
+
+
+def start(sop: SopDefinition, bidang: tuple[str, ...] = ()) -> tuple[ProcessState, list[Event]]:
+    state = ProcessState(sop.number, RUNNING, current=None, bidang=tuple(bidang))
+    state, events = _activate(sop, state, 1, reason="mulai")
+    return state, [ProcessStarted(sop.number), *events]
+
+
+def act(
+    sop: SopDefinition, state: ProcessState, action: Action, roles: frozenset[str]
+) -> tuple[ProcessState, list[Event]]:
+    """Apply one person's action; `roles` are the role codes that person holds."""
+    if state.status != RUNNING:
+        raise WorkflowError("finished", "Proses ini sudah selesai.")
+    if action.step_no != state.current:
+        raise WorkflowError(
+            "not_current", f"Langkah {action.step_no} sedang tidak menunggu tindakan."
+        )
+    step = sop.step(action.step_no)
+    if step.role not in roles:
+        raise WorkflowError(
+            "wrong_role", f"Langkah {step.no} adalah tugas {sop.role(step.role).name}."
+        )
+    if step.kind not in _ALLOWED[type(action)]:
+        raise WorkflowError("wrong_kind", f"Tindakan ini tidak berlaku untuk langkah {step.no}.")
+
+    match action:
+        case TickBidang(bidang=bidang):
+            if bidang not in state.bidang:
+                raise WorkflowError("unknown_bidang", f"Bidang '{bidang}' tidak ada di daftar.")
+            return replace(state, checklist={**state.checklist, bidang: "ada"}), []
+        case Complete(note=note, reasons=reasons) if step.kind is Kind.KUMPUL:
+            missing = state.missing_bidang
+            unexplained = [b for b in missing if not reasons.get(b, "").strip()]
+            if unexplained:
+                raise WorkflowError(
+                    "missing_bidang",
+                    "Data belum lengkap. Beri alasan untuk: " + ", ".join(unexplained) + ".",
+                )
+            checklist = {**state.checklist, **{b: reasons[b].strip() for b in missing}}
+            return _finish(sop, replace(state, checklist=checklist), step.no, DONE, note)
+        case Complete(note=note):
+            return _finish(sop, state, step.no, DONE, note)
+        case Upload():
+            return _finish(sop, state, step.no, UPLOADED, None)
+        case Approve(note=note):
+            return _finish(sop, state, step.no, APPROVED, note)
+        case RequestRevision(note=note):
+            if not note.strip():
+                raise WorkflowError("empty_note", "Catatan revisi tidak boleh kosong.")
+            target = step.revisi_ke
+            assert target is not None  # guaranteed by SopDefinition validation
+            round_ = state.revision_round + 1
+            state = replace(
+                state,
+                outcomes={**state.outcomes, step.no: REVISION},
+                return_to=step.no,
+                revision_round=round_,
+            )
+            events: list[Event] = [
+                StepCompleted(step.no, step.role, REVISION, note.strip()),
+                RevisionRequested(step.no, target, note.strip(), round_),
+            ]
+            state, more = _activate(sop, state, target, reason="revisi")
+            return state, events + more
+    raise AssertionError(f"unhandled action {action!r}")  # pragma: no cover
+
+
+def _finish(
+    sop: SopDefinition, state: ProcessState, step_no: int, outcome: str, note: str | None
+) -> tuple[ProcessState, list[Event]]:
+    step = sop.step(step_no)
+    state = replace(state, outcomes={**state.outcomes, step_no: outcome})
+    events: list[Event] = [StepCompleted(step_no, step.role, outcome, note)]
+    if state.return_to is not None and outcome == UPLOADED:
+        # A revised draft goes straight back to the reviewer who asked for it.
+        nxt, state = state.return_to, replace(state, return_to=None)
+        reason = "kembali"
+    else:
+        nxt, reason = step_no + 1, "lanjut"
+    if nxt > len(sop.steps):
+        state = replace(state, status=FINISHED, current=None)
+        return state, [*events, ProcessFinished(sop.number)]
+    state, more = _activate(sop, state, nxt, reason)
+    return state, events + more
+
+
+def _activate(
+    sop: SopDefinition, state: ProcessState, step_no: int, reason: str
+) -> tuple[ProcessState, list[Event]]:
+    step = sop.step(step_no)
+    if step.kind is Kind.KUMPUL:
+        state = replace(state, checklist={})
+    state = replace(state, current=step_no)
+    return state, [StepActivated(step_no, step.role, reason)]
+
+
+def allowed_buttons(sop: SopDefinition, step_no: int) -> tuple[str, ...]:
+    """Which actions a person may take on a step of this kind (for rendering)."""
+    kind = sop.step(step_no).kind
+    return tuple(t.__name__ for t, kinds in _ALLOWED.items() if kind in kinds)

@@ -1,0 +1,83 @@
+"""What every handler shares: the typed context, who is acting, and small reply helpers."""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot
+
+from bot import texts
+from bot.people import Actor, add_person, find_actor
+from bot.runtime import Runtime
+from bot.services import Buttons
+
+CALLBACK_PREFIX = "t:"  # callback_data = "t:" + opaque token (<= 64 bytes)
+
+
+class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
+    """The context of one update: the app's services and the person acting."""
+
+    actor: Actor | None = None
+
+    @property
+    def rt(self) -> Runtime:
+        return self.application.bot_data["rt"]
+
+
+def markup(buttons: Buttons | None) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(label, callback_data=CALLBACK_PREFIX + token)
+                for label, token in row
+            ]
+            for row in buttons
+        ]
+    )
+
+
+def kick_outbox(context: BotContext) -> None:
+    """Deliver what the last transaction queued, without waiting for the next tick."""
+    from handlers.outbox import deliver
+
+    context.application.create_task(deliver(context.application), update="outbox")
+
+
+async def identify(update: object, context: BotContext) -> None:
+    """Group -1: find the person; strangers get a polite refusal and nothing is stored.
+
+    `/start <code>` from a stranger is let through: that is how an invitation is accepted.
+    """
+    if not isinstance(update, Update) or update.effective_user is None:
+        return
+    rt = context.rt
+    now = rt.clock.now()
+    user = update.effective_user
+    async with rt.sessions.begin() as session:
+        actor = await find_actor(session, user.id, now, rt.settings.admin_ids)
+        if actor is None and user.id in rt.settings.admin_ids:
+            # Admins come from ADMIN_IDS; give them a person row so prompts and logs work.
+            await add_person(session, now, user.id, user.full_name, [])
+            actor = await find_actor(session, user.id, now, rt.settings.admin_ids)
+        if actor is not None and actor.person.started_at is None:
+            # Any message from them means they pressed Start: the bot can now write to them.
+            actor.person.started_at = now
+            actor.person.unreachable_reason = None
+    context.actor = actor
+    if actor is not None:
+        return
+    message = update.effective_message
+    if update.message and (update.message.text or "").startswith("/start "):
+        return
+    if update.callback_query is not None:
+        await update.callback_query.answer(texts.STRANGER, show_alert=True)
+    elif message is not None and update.effective_chat and update.effective_chat.type == "private":
+        await message.reply_text(texts.STRANGER)
+    raise ApplicationHandlerStop
+
+
+def register_identify(app: Application) -> None:
+    from telegram.ext import TypeHandler
+
+    app.add_handler(TypeHandler(Update, identify), group=-1)

@@ -1,0 +1,185 @@
+"""The outbox sender: delivers queued messages after commit and on every tick.
+
+Per chat, messages go out strictly in order (a later one waits while an earlier one is
+retried). Rows are claimed with a compare-and-set update, so several bot processes on one
+database never send the same row twice. 429 waits `retry_after`; network errors and 5xx
+back off; permanent errors (blocked, chat not found) are recorded for the admins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select, update
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import Application
+
+from bot.runtime import Runtime
+from handlers.common import markup
+from storage.models import Outbox, Person
+
+log = logging.getLogger(__name__)
+CLAIM_FOR = timedelta(seconds=120)
+BATCH = 200
+
+
+async def deliver(app: Application) -> int:
+    """Send everything that is due; returns how many rows went out."""
+    lock: asyncio.Lock = app.bot_data.setdefault("outbox_lock", asyncio.Lock())
+    if lock.locked():
+        app.bot_data["outbox_again"] = True  # the running pass will go round once more
+        return 0
+    sent = 0
+    async with lock:
+        while True:
+            app.bot_data["outbox_again"] = False
+            rows = await _claim(app.bot_data["rt"])
+            if not rows:
+                if app.bot_data.get("outbox_again"):
+                    continue
+                return sent
+            results = await asyncio.gather(*(_send(app, row) for row in rows))
+            sent += sum(results)
+            if not any(results) and not app.bot_data.get("outbox_again"):
+                return sent  # everything due failed for now; the next tick retries
+
+
+async def _claim(rt: Runtime) -> list[Outbox]:
+    now = rt.clock.now()
+    async with rt.sessions.begin() as session:
+        pending = (
+            await session.scalars(
+                select(Outbox).where(Outbox.status == "pending").order_by(Outbox.id).limit(BATCH)
+            )
+        ).all()
+        first_per_chat: dict[int, Outbox] = {}
+        for row in pending:
+            first_per_chat.setdefault(row.chat_id, row)
+        claimed = []
+        for row in first_per_chat.values():
+            if row.next_attempt_at > now:
+                continue
+            result = await session.execute(
+                update(Outbox)
+                .where(
+                    Outbox.id == row.id,
+                    Outbox.status == "pending",
+                    (Outbox.claimed_until.is_(None)) | (Outbox.claimed_until < now),
+                )
+                .values(claimed_until=now + CLAIM_FOR)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:
+                claimed.append(row)
+        return claimed
+
+
+async def _send(app: Application, row: Outbox) -> bool:
+    rt: Runtime = app.bot_data["rt"]
+    bot = app.bot
+    message_id: int | None = None
+    error: str | None = None
+    retry_in: float | None = None
+    permanent = False
+    try:
+        if row.method == "send_message":
+            msg = await bot.send_message(
+                row.chat_id, row.payload["text"], reply_markup=markup(row.payload.get("buttons"))
+            )
+            message_id = msg.message_id
+        elif row.method == "send_document":
+            msg = await _send_document(app, row)
+            message_id = msg.message_id
+        elif row.method == "close_task":
+            await _close_task(app, row)
+        else:
+            raise ValueError(f"unknown outbox method {row.method}")
+    except RetryAfter as exc:
+        retry_in, error = _seconds(exc.retry_after), f"429: {exc}"
+    except Forbidden as exc:
+        permanent, error = True, f"Forbidden: {exc.message}"
+    except BadRequest as exc:
+        permanent, error = True, f"BadRequest: {exc.message}"
+    except NetworkError as exc:  # includes TimedOut and 5xx answers
+        retry_in, error = min(2.0 ** (row.attempts + 1), 300.0), f"{type(exc).__name__}: {exc}"
+    except TelegramError as exc:
+        retry_in, error = min(2.0 ** (row.attempts + 1), 300.0), f"{type(exc).__name__}: {exc}"
+    except (OSError, ValueError) as exc:
+        permanent, error = True, f"{type(exc).__name__}: {exc}"
+    await _record(rt, row, message_id, error, retry_in, permanent)
+    return error is None
+
+
+def _seconds(value: object) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)  # type: ignore[arg-type]
+
+
+async def _send_document(app: Application, row: Outbox):  # type: ignore[no-untyped-def]
+    payload = row.payload
+    try:
+        return await app.bot.send_document(
+            row.chat_id, payload["file_id"], caption=payload.get("caption")
+        )
+    except BadRequest:
+        # The file id may not be valid for this bot/server any more: send our stored copy.
+        path = Path(payload["path"])
+        with path.open("rb") as fh:
+            return await app.bot.send_document(
+                row.chat_id, fh, filename=payload.get("file_name"), caption=payload.get("caption")
+            )
+
+
+async def _close_task(app: Application, row: Outbox) -> None:
+    rt: Runtime = app.bot_data["rt"]
+    async with rt.sessions() as session:
+        ids = (
+            await session.scalars(
+                select(Outbox.message_id).where(
+                    Outbox.step_instance_id == row.step_instance_id,
+                    Outbox.chat_id == row.chat_id,
+                    Outbox.method == "send_message",
+                    Outbox.status == "sent",
+                    Outbox.message_id.is_not(None),
+                )
+            )
+        ).all()
+    for message_id in ids:
+        try:
+            await app.bot.edit_message_text(row.payload["text"], row.chat_id, message_id)
+        except BadRequest as exc:
+            # Already edited, or deleted by the user: nothing left to close.
+            if "not modified" not in exc.message and "not found" not in exc.message:
+                raise
+
+
+async def _record(
+    rt: Runtime,
+    row: Outbox,
+    message_id: int | None,
+    error: str | None,
+    retry_in: float | None,
+    permanent: bool,
+) -> None:
+    now = rt.clock.now()
+    async with rt.sessions.begin() as session:
+        values: dict = {"attempts": row.attempts + 1, "claimed_until": None}
+        if error is None:
+            values |= {"status": "sent", "sent_at": now, "message_id": message_id}
+        elif permanent:
+            values |= {"status": "failed", "last_error": error}
+            log.warning("outbox %s to %s failed for good: %s", row.id, row.chat_id, error)
+            await session.execute(
+                update(Person)
+                .where(Person.telegram_id == row.chat_id)
+                .values(unreachable_reason=error)
+            )
+        else:
+            values |= {
+                "last_error": error,
+                "next_attempt_at": now + timedelta(seconds=retry_in or 1.0),
+            }
+            log.info("outbox %s to %s will be retried: %s", row.id, row.chat_id, error)
+        await session.execute(update(Outbox).where(Outbox.id == row.id).values(**values))
