@@ -293,20 +293,27 @@ async def task_buttons(session: AsyncSession, si: StepInstance) -> Buttons:
     return buttons_for(tokens, None)
 
 
-def buttons_for(tokens: list[ActionToken], checklist: dict[str, str] | None) -> Buttons:
-    labels = {
-        "selesai": "✅ Selesai",
-        "catatan": "📝 Selesai + catatan",
-        "setuju": "✅ Setuju",
-        "setuju_ttd": "✅ Setuju & Tanda tangani",
-        "revisi": "✏️ Revisi",
-    }
+_LABELS = {
+    "setuju": "✅ Setuju",
+    "setuju_ttd": "✅ Setuju & Tanda tangani",
+    "revisi": "✏️ Revisi",
+    "selesai": "✅ Selesai",
+    "catatan": "📝 Teruskan dengan catatan",
+}
+
+
+def buttons_for(
+    tokens: list[ActionToken], checklist: dict[str, str] | None, bidang: tuple[str, ...] = ()
+) -> Buttons:
+    """Rows of buttons in a fixed order: checklist rows (in bidang order), then the actions."""
+    order = {b: i for i, b in enumerate(bidang)}
+    ticks = sorted((t for t in tokens if t.action == "centang"), key=lambda t: order.get(t.arg, 0))
     rows: Buttons = []
-    ticks = [t for t in tokens if t.action == "centang"]
     for t in ticks:
         mark = "✅" if checklist is not None and t.arg in checklist else "⬜"
         rows.append([(f"{mark} {t.arg}", t.token)])
-    main = [(labels[t.action], t.token) for t in tokens if t.action in labels]
+    by_action = {t.action: t.token for t in tokens}
+    main = [(label, by_action[a]) for a, label in _LABELS.items() if a in by_action]
     if main:
         rows.append(main)
     return rows
@@ -370,7 +377,7 @@ async def notify_task(
     view, doc = await task_view(rt, session, process, si, sop)
     view.late_by = late_by
     tokens = await _ordered_tokens(session, si.id)
-    buttons = buttons_for(tokens, view.checklist)
+    buttons = buttons_for(tokens, view.checklist, view.bidang)
     for person in people:
         if doc is not None and late_by is None:
             send_document(
@@ -704,7 +711,9 @@ async def press(
                 rt, session, now, actor, si, process, engine.TickBidang(si.step_no, tok.arg or "")
             )
             view, _ = await task_view(rt, session, process, si, sop)
-            buttons = buttons_for(await _ordered_tokens(session, si.id), view.checklist)
+            buttons = buttons_for(
+                await _ordered_tokens(session, si.id), view.checklist, view.bidang
+            )
             audit(session, now, actor.id, "centang", process.id, si.step_no, tok.arg)
             return Reply(
                 f"✅ {tok.arg} ditandai sudah masuk.",

@@ -35,7 +35,7 @@ async def begin(rt: Runtime, session: AsyncSession, now: datetime, actor: Actor)
     cancel = await svc.add_token(session, now, "batal", person_id=actor.id)
     buttons.append([("✖️ Batal", cancel)])
     await svc.set_prompt(session, now, actor.id, "mulai_sop")
-    return Reply("Pilih SOP yang akan dijalankan:", message_buttons=buttons)
+    return Reply("", message="Pilih SOP yang akan dijalankan:", message_buttons=buttons)
 
 
 async def press(

@@ -300,15 +300,15 @@ async def on_file(update: Update, context: BotContext) -> None:
     accepted = target.accepted or KNOWN_TYPES
     if target.kind in ("mulai", "revisi"):
         accepted = KNOWN_TYPES
+    if is_photo and not any(a in IMAGE_TYPES for a in accepted):
+        await _reply(
+            update, "Langkah ini memerlukan dokumen, bukan foto. Kirim sebagai file (📎 → File)."
+        )
+        return
     if ext not in accepted:
         names = ", ".join(a.upper() for a in accepted)
         await _reply(
             update, f"Jenis file .{ext or '?'} tidak diterima di sini. Kirim sebagai: {names}."
-        )
-        return
-    if is_photo and not any(a in IMAGE_TYPES for a in accepted):
-        await _reply(
-            update, "Langkah ini memerlukan dokumen, bukan foto. Kirim sebagai file (📎 → File)."
         )
         return
     try:

@@ -46,6 +46,7 @@ async def server():
     await srv.start()
     yield srv
     await srv.stop()
+    assert srv.internal_errors == []
 
 
 @pytest.fixture

@@ -494,6 +494,7 @@ class FakeBotApi:
 
         self.calls: list[tuple[str, JSONDict]] = []
         self.answers: list[JSONDict] = []
+        self.internal_errors: list[str] = []  # bugs in the fake itself; should stay empty
         self.webhook_url = ""
         self.allowed_updates: list[str] | None = None
 
@@ -508,7 +509,7 @@ class FakeBotApi:
         self._commands: dict[tuple[str, str], list[JSONDict]] = {}
         self._faults: list[Fault] = []
         self._poll_generation = 0
-        self._active_polls = 0
+        self._polls: dict[int, web.Request] = {}  # getUpdates requests currently waiting
         self._changed: asyncio.Event | None = None
         self._closing = False
         self._runner: web.AppRunner | None = None
@@ -690,7 +691,8 @@ class FakeBotApi:
         """Wait until the bot has a getUpdates long poll in flight."""
 
         def check() -> bool | None:
-            return True if self._active_polls else None
+            # A killed bot process leaves a dangling poll behind; only live ones count.
+            return True if any(not self._client_gone(r) for r in self._polls.values()) else None
 
         await self._wait(check, timeout, lambda: "an active getUpdates long poll")
 
@@ -816,7 +818,13 @@ class FakeBotApi:
         self._notify()
         if entry is None:
             return self._error(ApiError(404, "Not Found"))
-        return await self._run(request, name, entry[1], params)
+        try:
+            return await self._run(request, name, entry[1], params)
+        except Exception as exc:
+            # A bug in the fake must not look like a flaky network to the bot under test.
+            log.exception("fake Bot API crashed handling %s", name)
+            self.internal_errors.append(f"{name}: {exc!r}")
+            return self._error(ApiError(500, "Internal Server Error"))
 
     async def _run(
         self, request: web.Request, name: str, handler: Handler, params: JSONDict
@@ -1092,11 +1100,11 @@ class FakeBotApi:
         if params.get("inline_message_id"):
             raise ApiError(400, "Bad Request: MESSAGE_ID_INVALID")
         chat = self._chat(params, sending=False)
-        message_id = params.get("message_id")
-        if message_id in (None, ""):
+        message_id = self._int(params, "message_id", 0)
+        if not message_id:
             raise ApiError(400, "Bad Request: message identifier is not specified")
-        msg = chat._messages.get(int(message_id))
-        if msg is None or int(message_id) in chat._deleted:
+        msg = chat._messages.get(message_id)
+        if msg is None or message_id in chat._deleted:
             raise ApiError(400, "Bad Request: message to edit not found")
         if msg["from"]["id"] != self.bot_id:
             raise ApiError(400, "Bad Request: message can't be edited")
@@ -1175,11 +1183,13 @@ class FakeBotApi:
         generation = self._poll_generation
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        self._active_polls += 1
+        self._polls[id(request)] = request
         self._notify()
         try:
             while True:
-                batch = [q for q in self._queue if self._allowed(q)][:limit]
+                # Sorted so PTB's next offset (last id + 1) also confirms redeliveries.
+                visible = [q for q in self._queue if self._allowed(q)]
+                batch = sorted(visible, key=lambda q: q.update_id)[:limit]
                 remaining = deadline - loop.time()
                 if batch or remaining <= 0 or self._closing:
                     break
@@ -1192,7 +1202,7 @@ class FakeBotApi:
                         "only one bot instance is running",
                     )
         finally:
-            self._active_polls -= 1
+            self._polls.pop(id(request), None)
         if self._client_gone(request):
             return []  # nobody to hand them to; keep them queued unmarked
         for q in batch:

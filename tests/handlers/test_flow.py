@@ -1,0 +1,221 @@
+"""Both SOPs through the real Application: disposisi, kumpul, upload, review, revision."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.people import add_person
+from storage.models import AuditLog, Document, Process
+from tests.handlers.harness import Harness
+
+KADIS, SEKRETARIS, JAFUNG, TIM_A, TIM_B, STRANGER = 10, 20, 30, 40, 41, 66
+
+
+async def register(h: Harness) -> None:
+    now = h.clock.now()
+    async with h.rt.sessions.begin() as s:
+        for uid, name, role in [
+            (KADIS, "Pak Kadis", "kadis"),
+            (SEKRETARIS, "Bu Sekretaris", "sekretaris"),
+            (JAFUNG, "Pak Jafung", "jafung"),
+            (TIM_A, "Ani Tim", "tim_kerja"),
+            (TIM_B, "Budi Tim", "tim_kerja"),
+        ]:
+            person = await add_person(s, now, uid, name, [role])
+            person.started_at = now
+
+
+@pytest.fixture
+async def h(tmp_path):
+    async with Harness(tmp_path) as harness:
+        await register(harness)
+        yield harness
+
+
+async def start(h: Harness, sop_label: str, title: str = "Tahun 2026") -> None:
+    await h.text(KADIS, "/mulai")
+    await h.press(KADIS, sop_label)
+    await h.press(KADIS, title)
+    await h.text(KADIS, "Segera disusun sesuai Surat Edaran Sekda.")
+    await h.document(KADIS, "surat_edaran.pdf")
+
+
+async def test_lakip_runs_end_to_end_with_a_revision(h: Harness) -> None:
+    await start(h, "370")
+    assert "Disposisi diberikan" in h.last(KADIS)
+    assert "Langkah 2" in h.last(SEKRETARIS)
+    assert "Segera disusun" in h.last(SEKRETARIS)  # the arahan travels with the disposisi
+    await h.press(SEKRETARIS, "Selesai")
+    assert "Langkah 3" in h.last(JAFUNG)
+    await h.press(JAFUNG, "Selesai")
+    # Both Tim Kerja members get the data-collection checklist.
+    assert "Langkah 4" in h.last(TIM_A) and "Langkah 4" in h.last(TIM_B)
+    for bidang in h.settings.bidang:
+        await h.press(TIM_A, bidang)
+    await h.press(TIM_A, "Selesai")
+    assert "Langkah 5" in h.last(TIM_B)
+    # Budi's copy of step 4 was closed for him.
+    assert any("Sudah diproses oleh Ani Tim" in e for e in h.edits())
+
+    await h.document(TIM_B, "draft_lakip_v1.docx")
+    assert "Langkah 6" in h.last(JAFUNG)
+    await h.press(JAFUNG, "Setuju")
+    assert "Langkah 7" in h.last(SEKRETARIS)
+    await h.press(SEKRETARIS, "Revisi")
+    assert "catatan revisi" in h.last(SEKRETARIS)
+    await h.text(SEKRETARIS, "Tabel capaian kinerja belum lengkap")
+    note = h.last(TIM_A)
+    assert "Langkah 5" in note and "REVISI ke-1" in note and "Bu Sekretaris" in note
+    assert "Tabel capaian kinerja belum lengkap" in note
+
+    await h.document(TIM_A, "draft_lakip_v2.pdf")
+    # Back to the reviewer who asked (step 7), not to step 6.
+    assert "Langkah 7" in h.last(SEKRETARIS)
+    await h.press(SEKRETARIS, "Setuju")
+    assert "Langkah 8" in h.last(KADIS)
+    await h.press(KADIS, "Setuju")
+    assert "Langkah 9" in h.last(JAFUNG)
+    await h.document(JAFUNG, "surat_pengantar.pdf")
+    await h.photo(TIM_A)  # step 10 accepts a photo of the receipt
+    assert "Langkah 11" in h.last(TIM_A)
+    await h.press(TIM_A, "Selesai")
+
+    for uid in (KADIS, SEKRETARIS, JAFUNG, TIM_A, TIM_B):
+        assert any("Proses selesai" in t for t in h.sent(uid)), uid
+    assert any("Dokumen final: draft_lakip_v2.pdf" in t for t in h.sent(KADIS))
+    async with h.rt.sessions() as s:
+        process = await s.scalar(select(Process))
+        assert process.status == "selesai"
+        docs = (await s.scalars(select(Document.file_name).order_by(Document.id))).all()
+        assert docs == [
+            "surat_edaran.pdf",
+            "draft_lakip_v1.docx",
+            "draft_lakip_v2.pdf",
+            "surat_pengantar.pdf",
+            docs[4],
+        ]
+        actions = await s.scalar(select(func.count(AuditLog.id)))
+        assert actions >= 25
+
+
+async def test_pelaporan_kinerja_revision_at_paraf_goes_back_to_step_8(h: Harness) -> None:
+    await start(h, "371")
+    await h.press(SEKRETARIS, "Selesai")
+    await h.press(JAFUNG, "Selesai")
+    for bidang in h.settings.bidang:
+        await h.press(TIM_A, bidang)
+    await h.press(TIM_A, "Selesai")
+    await h.document(TIM_A, "draft.pdf")
+    await h.press(JAFUNG, "Setuju")
+    await h.press(SEKRETARIS, "Setuju")
+    await h.document(TIM_A, "final.pdf")
+    assert "Langkah 9" in h.last(SEKRETARIS)
+    await h.press(SEKRETARIS, "Revisi")
+    await h.text(SEKRETARIS, "Nomor halaman salah")
+    assert "Langkah 8" in h.last(TIM_A)
+    await h.document(TIM_A, "final_v2.pdf")
+    assert "Langkah 9" in h.last(SEKRETARIS)
+    await h.press(SEKRETARIS, "Setuju")
+    await h.press(KADIS, "Setuju")
+    await h.press(TIM_B, "Selesai")
+    assert any("Proses selesai" in t for t in h.sent(KADIS))
+
+
+async def test_stranger_is_refused_and_nothing_is_stored(h: Harness) -> None:
+    await h.text(STRANGER, "/start")
+    await h.text(STRANGER, "halo")
+    assert all("belum terdaftar" in t for t in h.sent(STRANGER))
+    assert len(h.sent(STRANGER)) == 2
+    from storage.models import Person
+
+    async with h.rt.sessions() as s:
+        assert await s.scalar(select(Person).where(Person.telegram_id == STRANGER)) is None
+
+
+async def test_wrong_role_forged_and_stale_buttons_change_nothing(h: Harness) -> None:
+    await start(h, "370")
+    # The Sekretaris's task forwarded to the Jafung: pressing it is refused.
+    task = next(
+        c
+        for c in reversed(h.request.calls)
+        if c.method == "sendMessage" and c.params["chat_id"] == SEKRETARIS
+    )
+    data = next(
+        b["callback_data"]
+        for row in task.params["reply_markup"]["inline_keyboard"]
+        for b in row
+        if b["text"] == "✅ Selesai"
+    )
+    await h.press_data(JAFUNG, data)
+    assert "bukan tugas Anda" in h.answers()[-1]
+    await h.press_data(SEKRETARIS, "t:forged-token-xyz")
+    assert "tidak dikenal" in h.answers()[-1]
+    await h.press_data(SEKRETARIS, "langkah=2&role=kadis")
+    assert "tidak dikenal" in h.answers()[-1]
+    # Now the real press; a second press of the same button is stale.
+    await h.press_data(SEKRETARIS, data)
+    await h.press_data(SEKRETARIS, data)
+    assert "sudah diproses oleh Bu Sekretaris" in h.answers()[-1]
+    async with h.rt.sessions() as s:
+        process = await s.scalar(select(Process))
+        assert process.current_step == 3
+
+
+async def test_bad_files_and_text_where_a_file_is_expected(h: Harness) -> None:
+    await start(h, "370")
+    await h.press(SEKRETARIS, "Selesai")
+    await h.press(JAFUNG, "Selesai")
+    await h.press(TIM_A, "Selesai")
+    assert "alasan" in h.last(TIM_A)
+    await h.text(TIM_A, "tidak ada data\nbelum kirim")
+    assert "Perlu 5 alasan" in h.last(TIM_A)
+    await h.text(TIM_A, "\n".join(f"alasan {i}" for i in range(5)))
+    assert "Langkah 5" in h.last(TIM_A)
+    await h.document(TIM_A, "virus.exe", mime="application/x-msdownload")
+    assert "tidak diterima" in h.last(TIM_A)
+    await h.document(TIM_A, "besar.pdf", size=25 * 1024 * 1024)
+    assert "melebihi batas 20 MB" in h.last(TIM_A)
+    await h.photo(TIM_A)
+    assert "bukan foto" in h.last(TIM_A)
+    await h.text(TIM_A, "ini drafnya ya")
+    assert "tidak sedang ditunggu" in h.last(TIM_A)
+    async with h.rt.sessions() as s:
+        assert (await s.scalar(select(Process))).current_step == 5
+        assert await s.scalar(select(func.count(Document.id))) == 1  # only the Surat Edaran
+
+
+async def test_empty_revision_note_is_refused(h: Harness) -> None:
+    await start(h, "371")
+    await h.press(SEKRETARIS, "Selesai")
+    await h.press(JAFUNG, "Selesai")
+    for bidang in h.settings.bidang:
+        await h.press(TIM_A, bidang)
+    await h.press(TIM_A, "Selesai")
+    await h.document(TIM_A, "draft.pdf")
+    await h.press(JAFUNG, "Revisi")
+    await h.text(JAFUNG, "   ")
+    assert "tidak boleh kosong" in h.last(JAFUNG)
+    async with h.rt.sessions() as s:
+        assert (await s.scalar(select(Process))).current_step == 6
+
+
+async def test_unknown_command_and_help(h: Harness) -> None:
+    await h.text(SEKRETARIS, "/terbang")
+    assert "Perintah tidak dikenal" in h.last(SEKRETARIS)
+    await h.text(SEKRETARIS, "/bantuan")
+    assert "/tugas" in h.last(SEKRETARIS) and "/mulai" not in h.last(SEKRETARIS)
+    await h.text(SEKRETARIS, "/mulai")
+    assert "hanya Kepala Dinas" in h.last(SEKRETARIS)
+
+
+async def test_invite_link_is_single_use(h: Harness) -> None:
+    await h.text(1, "/undang jafung")
+    link = h.last(1)
+    code = link.split("start=")[1].split()[0]
+    await h.text(77, f"/start {code}")
+    assert "terdaftar sebagai Jafung Perencana" in h.last(77)
+    await h.text(78, f"/start {code}")
+    assert "sudah dipakai" in h.last(78)
+    await h.text(78, "/tugas")
+    assert "belum terdaftar" in h.last(78)
