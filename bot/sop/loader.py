@@ -83,6 +83,25 @@ def _line_of(root: yaml.Node | None, loc: tuple[str | int, ...]) -> int | None:
     return line
 
 
+# Pydantic's messages, in the language of the people who edit SOP files.
+_MESSAGES = {
+    "missing": "wajib diisi",
+    "extra_forbidden": "kolom tidak dikenal",
+    "string_pattern_mismatch": "hanya huruf kecil, angka dan garis bawah, mis. tim_kerja",
+    "string_too_short": "tidak boleh kosong",
+    "string_type": "harus berupa teks",
+    "int_parsing": "harus bilangan bulat",
+    "int_type": "harus bilangan bulat",
+    "greater_than_equal": "harus 1 atau lebih",
+    "list_type": "harus berupa daftar",
+    "too_short": "tidak boleh kosong",
+    "date_from_datetime_parsing": "tanggal harus berformat YYYY-MM-DD",
+    "date_parsing": "tanggal harus berformat YYYY-MM-DD",
+    "model_type": "harus berupa pemetaan (key: value)",
+    "dict_type": "harus berupa pemetaan (key: value)",
+}
+
+
 def parse_sop(text: str, path: Path) -> SopDefinition:
     try:
         root = yaml.compose(text, Loader=_Loader)
@@ -103,10 +122,9 @@ def parse_sop(text: str, path: Path) -> SopDefinition:
         err = exc.errors()[0]
         loc = tuple(err["loc"])
         message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "missing":
-            message = "wajib diisi"
-        elif err["type"] == "extra_forbidden":
-            message = "kolom tidak dikenal"
+        message = _MESSAGES.get(err["type"], message)
+        if err["type"] == "enum":
+            message = f"harus salah satu dari: {err.get('ctx', {}).get('expected', '')}"
         raise SopFileError(path, _line_of(root, loc), _field_name(loc, data), message) from exc
 
 

@@ -1,0 +1,101 @@
+"""End to end: the real `python -m bot run` process, over HTTP, against the fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakebotapi import FakeBotApi
+
+TOKEN = "424242:E2E-secret-token"
+ROOT = Path(__file__).resolve().parents[2]
+PEOPLE = {  # telegram id: (name, role)
+    101: ("Pak Kadis", "kadis"),
+    102: ("Bu Sekretaris", "sekretaris"),
+    103: ("Pak Jafung", "jafung"),
+    104: ("Ani Tim Kerja", "tim_kerja"),
+    105: ("Budi Tim Kerja", "tim_kerja"),
+}
+
+
+class BotProcess:
+    def __init__(self, server: FakeBotApi, tmp_path: Path, **env: str) -> None:
+        self.env = {
+            **os.environ,
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE_URL": server.base_url,
+            "TELEGRAM_FILE_BASE_URL": server.file_base_url,
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+            "FILES_DIR": str(tmp_path / "files"),
+            "ADMIN_IDS": "900",
+            "WORK_CALENDAR": "always",
+            "SCAN_INTERVAL_SECONDS": "0.3",
+            "LOG_LEVEL": "INFO",
+            **env,
+        }
+        self.log = tmp_path / "bot.log"
+        self.proc: subprocess.Popen | None = None
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "bot", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeBotApi]:
+    async with FakeBotApi(token=TOKEN, username="sop_samarinda_bot") as api:
+        yield api
+        assert not api.internal_errors
+
+
+async def launch(server: FakeBotApi, tmp_path: Path, **env: str) -> BotProcess:
+    bot = BotProcess(server, tmp_path, **env)
+    for uid, (name, role) in PEOPLE.items():
+        result = await asyncio.to_thread(
+            bot.cli, "users", "add", "--telegram-id", str(uid), "--name", name, "--role", role
+        )
+        assert result.returncode == 0, result.stderr
+    bot.start()
+    await server.wait_until_polling(timeout=30)
+    for uid in PEOPLE:
+        user = server.user(uid, PEOPLE[uid][0])
+        await user.send("/start")
+        await user.wait_for_text("Halo", timeout=15)
+    return bot

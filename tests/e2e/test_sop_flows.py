@@ -1,0 +1,151 @@
+"""Both SOPs from /mulai to the archive as five different people, each with a revision."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from tests.e2e.conftest import TOKEN, launch
+from tests.fakebotapi import FakeBotApi, FakeUser
+
+WITA = ZoneInfo("Asia/Makassar")
+BIDANG = [
+    "Sekretariat",
+    "Bidang Koperasi",
+    "Bidang Usaha Kecil dan Menengah",
+    "Bidang Perindustrian",
+    "UPTD",
+]
+
+
+async def step(user: FakeUser, n: int) -> dict:
+    return await user.wait_for_text(f"Langkah {n}:", timeout=20)
+
+
+async def mulai(kadis: FakeUser, sop: str, title_button: str) -> None:
+    await kadis.send("/mulai")
+    await kadis.wait_for_text("Pilih SOP")
+    await kadis.press(None, sop)
+    await kadis.wait_for_text("Judul/periode")
+    if title_button.endswith("Tahun"):
+        await kadis.press(None, f"{title_button} {datetime.now(WITA).year}")  # one tap
+    else:
+        await kadis.send(title_button)  # or typed
+    await kadis.wait_for_text("Tulis arahan")
+    await kadis.send("Mohon segera disusun sesuai Surat Edaran Sekda.")
+    await kadis.wait_for_text("Surat Edaran")
+    await kadis.send_document(b"%PDF-1.4 surat edaran", "surat_edaran_sekda.pdf")
+    await kadis.wait_for_text("Disposisi diberikan", timeout=20)
+
+
+async def collect(tim: FakeUser) -> None:
+    msg = await step(tim, 4)
+    for bidang in BIDANG:
+        await tim.press(msg, bidang)
+        await tim.wait_for(
+            lambda m, b=bidang: (
+                m["message_id"] == msg["message_id"] and f"✅ {b}" in (m.get("text") or "")
+            )
+        )
+    await tim.press(msg, "Selesai")
+
+
+async def test_lakip_from_mulai_to_archive(server: FakeBotApi, tmp_path) -> None:
+    bot = await launch(server, tmp_path)
+    try:
+        kadis, sek, jaf, ani, budi = (server.user(uid) for uid in (101, 102, 103, 104, 105))
+        await mulai(kadis, "370", "LAKIP Tahun 2026 (uji)")
+        msg = await step(sek, 2)
+        assert "Mohon segera disusun" in msg["text"]
+        await sek.press(msg, "Selesai")
+        await jaf.press(await step(jaf, 3), "Selesai")
+        await step(budi, 4)  # every Tim Kerja member gets the task
+        await collect(ani)
+
+        await step(budi, 5)
+        await budi.send_document(b"draft v1", "draft_lakip_v1.docx")
+        await budi.wait_for_text("diterima untuk Langkah 5")
+        await jaf.press(await step(jaf, 6), "Setuju")
+        await sek.press(await step(sek, 7), "Setuju")
+        await kadis.press(await step(kadis, 8), "Revisi")
+        await kadis.wait_for_text("catatan revisi")
+        await kadis.send("Capaian sasaran strategis 2 belum dianalisis.")
+        revisi = await ani.wait_for_text("REVISI ke-1", timeout=20)
+        assert "Langkah 5" in revisi["text"] and "Pak Kadis" in revisi["text"]
+        await ani.send_document(b"draft v2", "draft_lakip_v2.pdf")
+        # Back to the Kadis who asked, not to the Jafung.
+        await kadis.press(await step(kadis, 8), "Setuju")
+        await step(jaf, 9)
+        await jaf.send_document(b"surat pengantar", "surat_pengantar.pdf")
+        await step(ani, 10)
+        await ani.send_photo(b"\xff\xd8\xff\xe0 receipt")
+        await budi.press(await step(budi, 11), "Selesai")
+
+        for user in (kadis, sek, jaf, ani, budi):
+            await user.wait_for_text("Proses selesai", timeout=20)
+        final = await kadis.wait_for(lambda m: "Dokumen final" in (m.get("caption") or ""))
+        assert server.file_bytes(final["document"]["file_id"]) == b"draft v2"
+        # The status view shows every step done.
+        await kadis.send("/status 1")
+        status = await kadis.wait_for_text("Langkah 11")
+        assert status["text"].count("✅ Langkah") == 11
+        # The menu is in Indonesian and the token never reached the log.
+        assert any(c["command"] == "tugas" for c in server.my_commands())
+        assert TOKEN not in bot.output()
+    finally:
+        bot.stop()
+
+
+async def test_pelaporan_kinerja_with_revision_at_paraf(server: FakeBotApi, tmp_path) -> None:
+    bot = await launch(server, tmp_path)
+    try:
+        kadis, sek, jaf, ani, budi = (server.user(uid) for uid in (101, 102, 103, 104, 105))
+        await mulai(kadis, "371", "Pelaporan Kinerja Tahun")
+        await sek.press(await step(sek, 2), "Selesai")
+        await jaf.press(await step(jaf, 3), "Selesai")
+        await collect(budi)
+        await step(ani, 5)
+        await ani.send_document(b"draft", "draft_lkj.xlsx")
+        await jaf.press(await step(jaf, 6), "Revisi")
+        await jaf.wait_for_text("catatan revisi")
+        await jaf.send_document(b"coretan", "koreksi_jafung.pdf", caption="Perbaiki tabel 3")
+        await ani.wait_for_text("Perbaiki tabel 3", timeout=20)
+        await ani.send_document(b"draft 2", "draft_lkj_v2.xlsx")
+        await jaf.press(await step(jaf, 6), "Setuju")
+        await sek.press(await step(sek, 7), "Setuju")
+        await step(budi, 8)
+        await budi.send_document(b"final", "lkj_final.pdf")
+        await sek.press(await step(sek, 9), "Setuju")
+        await kadis.press(await step(kadis, 10), "Setuju")
+        await ani.press(await step(ani, 11), "Selesai")
+        await kadis.wait_for_text("Proses selesai", timeout=20)
+    finally:
+        bot.stop()
+
+
+async def test_cli_contract(server: FakeBotApi, tmp_path) -> None:
+    from tests.e2e.conftest import BotProcess
+
+    bot = BotProcess(server, tmp_path)
+    shown = json.loads(bot.cli("sop", "show", "000.8.3.3/370/100.14", "--json").stdout)
+    assert shown["number"] == "000.8.3.3/370/100.14" and len(shown["steps"]) == 11
+    first = shown["steps"][0]
+    assert {"no", "kegiatan", "role", "kelengkapan", "waktu", "output", "kind"} <= set(first)
+    assert shown["steps"][3]["waktu"] == "2 Hari"
+    env_office = {"WORK_CALENDAR": "office"}
+    bot.env.update(env_office)
+    out = bot.cli("tenggat", "--mulai", "2026-03-17T15:00", "--waktu", "2 Hari")
+    assert out.stdout.strip() == "2026-03-26T15:00:00+08:00"
+    listed = bot.cli("sop", "list").stdout
+    assert "370" in listed and "371" in listed and "11 langkah" in listed
+    bot.env["TELEGRAM_BOT_TOKEN"] = ""
+    missing = bot.cli("run")
+    assert missing.returncode != 0 and "TELEGRAM_BOT_TOKEN" in missing.stderr
+    broken = tmp_path / "rusak.yaml"
+    broken.write_text(
+        "number: '1/2/3'\ntitle: X\nroles: [{code: staf, name: Staf}]\nsteps:\n"
+        "  - {no: 1, kegiatan: K, role: staf, waktu: 2 Bulan, kind: tugas}\n"
+    )
+    result = bot.cli("sop", "validate", str(broken))
+    assert result.returncode == 1 and "rusak.yaml:5" in result.stderr and "waktu" in result.stderr
