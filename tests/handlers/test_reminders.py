@@ -1,0 +1,146 @@
+"""Reminders, escalation and the digest with an injected clock (office calendar, WITA)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot import reminders
+from handlers.outbox import deliver
+from storage.models import StepInstance
+from tests.handlers.harness import Harness
+from tests.handlers.test_flow import JAFUNG, KADIS, SEKRETARIS, TIM_A, register, start
+
+
+def wita(day: int, hour: int, minute: int = 0) -> datetime:
+    return (
+        datetime(2026, 11, day, hour - 8, minute, tzinfo=UTC)
+        if hour >= 8
+        else datetime(2026, 11, day - 1, hour + 16, minute, tzinfo=UTC)
+    )
+
+
+@pytest.fixture
+async def h(tmp_path):
+    async with Harness(tmp_path) as harness:
+        await register(harness)
+        harness.clock.set(wita(23, 9))  # Monday 09:00 WITA
+        yield harness
+
+
+async def scan_at(h: Harness, at: datetime) -> None:
+    h.clock.set(at)
+    await reminders.scan(h.rt, at)
+    await deliver(h.app)
+
+
+def reminders_to(h: Harness, uid: int) -> list[str]:
+    return [t for t in h.sent(uid) if "PENGINGAT" in t]
+
+
+async def test_late_step_is_reminded_repeatedly_in_office_hours_and_stops_when_done(h) -> None:
+    await start(h, "370")  # step 2 (Sekretaris, 5 Menit) due 09:05
+    await scan_at(h, wita(23, 9, 4))
+    assert reminders_to(h, SEKRETARIS) == []
+    await scan_at(h, wita(23, 9, 6))
+    first = reminders_to(h, SEKRETARIS)
+    assert len(first) == 1 and "terlambat 1 menit" in first[0] and "Langkah 2" in first[0]
+    await scan_at(h, wita(23, 9, 30))
+    assert len(reminders_to(h, SEKRETARIS)) == 1  # the interval is 60 minutes
+    await scan_at(h, wita(23, 10, 7))
+    assert len(reminders_to(h, SEKRETARIS)) == 2
+    await h.press(SEKRETARIS, "Selesai")
+    await scan_at(h, wita(23, 12, 0))
+    assert len(reminders_to(h, SEKRETARIS)) == 2  # done: no more
+
+
+async def test_no_reminder_at_night_or_on_a_weekend(h) -> None:
+    h.clock.set(wita(27, 15, 58))  # Friday 15:58
+    await start(h, "370")  # 5 working minutes: 2 today, 3 on Monday -> due Mon 07:33
+    await scan_at(h, wita(27, 17))
+    await scan_at(h, wita(28, 10))  # Saturday
+    await scan_at(h, wita(30, 7, 32))
+    assert reminders_to(h, SEKRETARIS) == []
+    await scan_at(h, wita(30, 7, 34))
+    assert len(reminders_to(h, SEKRETARIS)) == 1
+
+
+async def test_reminder_missed_while_down_is_sent_once(h) -> None:
+    await start(h, "370")
+    # The bot was down from 09:00 to 14:00: five intervals passed, one reminder goes out.
+    await scan_at(h, wita(23, 14))
+    await scan_at(h, wita(23, 14, 1))
+    assert len(reminders_to(h, SEKRETARIS)) == 1
+
+
+async def test_superior_is_told_after_twice_the_standard_time(h) -> None:
+    await start(h, "370")
+    await h.press(SEKRETARIS, "Selesai")  # step 3 (Jafung, 5 Menit) starts 09:00
+    await scan_at(h, wita(23, 9, 9))
+    assert not any("Eskalasi" in t for t in h.sent(SEKRETARIS))
+    await scan_at(h, wita(23, 9, 11))
+    escalations = [t for t in h.sent(SEKRETARIS) if "Eskalasi" in t]
+    assert len(escalations) == 1 and "Langkah 3" in escalations[0]
+    assert "Jafung" in escalations[0]
+    await scan_at(h, wita(23, 11))
+    assert len([t for t in h.sent(SEKRETARIS) if "Eskalasi" in t]) == 1
+    # The Kadis is never sent escalations; late items wait for the digest.
+    assert not any("Eskalasi" in t for t in h.sent(KADIS))
+
+
+async def test_kadis_is_reminded_once_only(h) -> None:
+    await start(h, "371")
+    await h.press(SEKRETARIS, "Selesai")
+    await h.press(JAFUNG, "Selesai")
+    for bidang in h.settings.bidang:
+        await h.press(TIM_A, bidang)
+    await h.press(TIM_A, "Selesai")
+    await h.document(TIM_A, "draft.pdf")
+    await h.press(JAFUNG, "Setuju")
+    await h.press(SEKRETARIS, "Setuju")
+    await h.document(TIM_A, "final.pdf")
+    await h.press(SEKRETARIS, "Setuju")  # step 10: Kadis, 5 Menit
+    for minute in (6, 30):
+        await scan_at(h, wita(23, 9, minute))
+    for hour in (11, 13, 15):
+        await scan_at(h, wita(23, hour))
+    assert len(reminders_to(h, KADIS)) == 1
+
+
+async def test_morning_digest_once_per_day_late_first_and_overview_for_kadis(h) -> None:
+    await start(h, "370")
+    await start(h, "371")
+    await h.press(SEKRETARIS, "Selesai")  # the newest (371) step 2 done; 370 step 2 late
+    await scan_at(h, wita(24, 7, 29))
+    assert not any("Selamat pagi" in t for t in h.sent(SEKRETARIS))
+    await scan_at(h, wita(24, 7, 31))
+    await scan_at(h, wita(24, 8))
+    digests = [t for t in h.sent(SEKRETARIS) if "Selamat pagi" in t]
+    assert len(digests) == 1 and "🔴" in digests[0] and "Langkah 2" in digests[0]
+    kadis = [t for t in h.sent(KADIS) if "Selamat pagi" in t]
+    assert len(kadis) == 1 and "Semua proses berjalan" in kadis[0]
+    assert "#1" in kadis[0] and "#2" in kadis[0]
+
+
+async def test_two_bot_processes_on_one_database_send_a_reminder_once(h, tmp_path) -> None:
+    await start(h, "370")
+    async with Harness(tmp_path) as other:  # a second process: same database, own runtime
+        at = wita(23, 9, 6)
+        other.clock.set(at)
+        import asyncio
+
+        await asyncio.gather(reminders.scan(h.rt, at), reminders.scan(other.rt, at))
+        await asyncio.gather(deliver(h.app), deliver(other.app))
+        sent = [
+            c
+            for r in (h.request, other.request)
+            for c in r.calls
+            if c.method == "sendMessage" and "PENGINGAT" in c.params.get("text", "")
+        ]
+        assert len(sent) == 1
+    async with h.rt.sessions() as s:
+        si = await s.scalar(select(StepInstance).where(StepInstance.step_no == 2))
+        assert si.reminders_sent == 1
+        assert si.next_reminder_at - at == timedelta(minutes=60)
