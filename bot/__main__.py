@@ -46,6 +46,7 @@ def _logging(settings: Settings) -> None:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs every URL, token included
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: already running"
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactToken(token))

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     extra_closures: Annotated[list[date], NoDecode] = Field(default_factory=list)
     time_scale: float = 1.0
     scan_interval_seconds: float = 5.0
+    outbox_lease_seconds: float = 30.0  # a crashed sender's rows are taken over after this
 
     reminder_interval_minutes: float = 60.0
     escalation_multiple: float = 2.0

@@ -3,6 +3,7 @@ answer the person; everything others must be told goes through the outbox."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 from telegram import Update
-from telegram.error import TelegramError
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
 from bot import reports, starting, texts
 from bot import services as svc
@@ -342,12 +343,24 @@ async def on_file(update: Update, context: BotContext) -> None:
         await _reply(update, reply.text)
 
 
+async def _fetch(context: BotContext, file_id: str, attempts: int = 4) -> bytes:
+    """A short outage of the Bot API should not make people send their file again."""
+    for attempt in range(attempts):
+        try:
+            tg_file = await context.bot.get_file(file_id)
+            return bytes(await tg_file.download_as_bytearray())
+        except (NetworkError, RetryAfter) as exc:
+            if attempt == attempts - 1 or isinstance(exc, BadRequest):
+                raise
+            await asyncio.sleep(0.5 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
 async def _download(
     context: BotContext, file_id: str, name: str, mime: str | None, ext: str
 ) -> svc.FileIn:
     """Keep our own copy, content-addressed by sha256: a new version never overwrites."""
-    tg_file = await context.bot.get_file(file_id)
-    data = bytes(await tg_file.download_as_bytearray())
+    data = await _fetch(context, file_id)
     digest = hashlib.sha256(data).hexdigest()
     folder = context.rt.settings.files_dir / digest[:2]
     folder.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,6 @@ from handlers.common import markup
 from storage.models import Outbox, Person
 
 log = logging.getLogger(__name__)
-CLAIM_FOR = timedelta(seconds=120)
 BATCH = 200
 
 
@@ -49,6 +48,9 @@ async def deliver(app: Application) -> int:
 
 async def _claim(rt: Runtime) -> list[Outbox]:
     now = rt.clock.now()
+    # A claim is a lease: if this process dies mid-send, another takes the row over when
+    # the lease runs out (so keep it longer than the slowest send, shorter than patience).
+    lease = timedelta(seconds=rt.settings.outbox_lease_seconds)
     async with rt.sessions.begin() as session:
         pending = (
             await session.scalars(
@@ -69,7 +71,7 @@ async def _claim(rt: Runtime) -> list[Outbox]:
                     Outbox.status == "pending",
                     (Outbox.claimed_until.is_(None)) | (Outbox.claimed_until < now),
                 )
-                .values(claimed_until=now + CLAIM_FOR)
+                .values(claimed_until=now + lease)
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount == 1:

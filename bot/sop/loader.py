@@ -46,6 +46,7 @@ def _field_name(loc: tuple[str | int, ...], data: object) -> str:
     node = data
     for i, part in enumerate(loc):
         if part == "steps" and i + 1 < len(loc) and isinstance(loc[i + 1], int):
+            node = node.get("steps") if isinstance(node, dict) else None
             continue
         if isinstance(part, int) and i > 0 and loc[i - 1] == "steps":
             try:
@@ -157,7 +158,8 @@ class SopRegistry:
         for folder in folders:
             for path in _yaml_files(folder):
                 sop = load_file(path)
-                sops[sop.number] = sop  # a later folder overrides by number
+                # A later folder overrides by number ("000.8.3.3 / 370" is "000.8.3.3/370").
+                sops[sop.number.replace(" ", "")] = sop
         return cls(sops)
 
     def all(self) -> list[SopDefinition]:

@@ -36,6 +36,7 @@ class BotProcess:
             "ADMIN_IDS": "900",
             "WORK_CALENDAR": "always",
             "SCAN_INTERVAL_SECONDS": "0.3",
+            "OUTBOX_LEASE_SECONDS": "3",
             "LOG_LEVEL": "INFO",
             **env,
         }
