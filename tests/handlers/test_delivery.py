@@ -1,0 +1,121 @@
+"""The outbox under a failing Bot API, repeated updates, and permanent errors."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from telegram import Update
+
+from handlers.outbox import deliver
+from storage.models import Outbox, Person, Process
+from tests.handlers.harness import Harness
+from tests.handlers.test_flow import JAFUNG, KADIS, SEKRETARIS, register, start
+
+
+@pytest.fixture
+async def h(tmp_path):
+    async with Harness(tmp_path) as harness:
+        await register(harness)
+        yield harness
+
+
+async def test_5xx_is_retried_and_order_per_chat_is_kept(h: Harness) -> None:
+    error_500 = {"ok": False, "error_code": 500, "description": "Internal Server Error"}
+    h.request.fail_next += [("sendDocument", 500, error_500)]
+    await start(h, "370")
+    # The Surat Edaran (sendDocument) failed: the task message waits behind it.
+    assert h.sent(SEKRETARIS) == []
+    async with h.rt.sessions() as s:
+        row = await s.scalar(select(Outbox).where(Outbox.chat_id == SEKRETARIS))
+        assert row.status == "pending" and "Internal Server Error" in row.last_error
+    h.clock.advance(seconds=3)
+    await deliver(h.app)
+    texts = h.sent(SEKRETARIS)
+    assert len(texts) == 2 and "surat_edaran.pdf" in texts[0] and "Langkah 2" in texts[1]
+
+
+async def test_429_waits_its_retry_after(h: Harness) -> None:
+    error_429 = {
+        "ok": False,
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 7",
+        "parameters": {"retry_after": 7},
+    }
+    await h.text(KADIS, "/mulai")
+    h.request.fail_next.append(("sendMessage", 429, error_429))
+    await h.press(KADIS, "371")
+    assert not any("Judul/periode" in t for t in h.sent(KADIS))
+    h.clock.advance(seconds=5)
+    await deliver(h.app)
+    assert not any("Judul/periode" in t for t in h.sent(KADIS))
+    h.clock.advance(seconds=3)
+    await deliver(h.app)
+    assert sum("Judul/periode" in t for t in h.sent(KADIS)) == 1
+
+
+async def test_same_update_delivered_twice_makes_one_transition(h: Harness) -> None:
+    await start(h, "370")
+    task = next(
+        c
+        for c in reversed(h.request.calls)
+        if c.method == "sendMessage" and c.params["chat_id"] == SEKRETARIS
+    )
+    data = next(
+        b["callback_data"]
+        for row in task.params["reply_markup"]["inline_keyboard"]
+        for b in row
+        if b["text"] == "✅ Selesai"
+    )
+    update = {
+        "update_id": 777,
+        "callback_query": {
+            "id": "q1",
+            "from": {"id": SEKRETARIS, "is_bot": False, "first_name": "S"},
+            "chat_instance": "c",
+            "data": data,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "text": "x",
+                "chat": {"id": SEKRETARIS, "type": "private", "first_name": "S"},
+            },
+        },
+    }
+    for _ in range(2):
+        await h.app.process_update(Update.de_json(update, h.app.bot))
+        await deliver(h.app)
+    assert sum("Langkah 3" in t for t in h.sent(JAFUNG)) == 1
+    assert "sudah diproses oleh Bu Sekretaris" in h.answers()[-1]
+    async with h.rt.sessions() as s:
+        assert (await s.scalar(select(Process))).current_step == 3
+
+
+async def test_blocked_user_is_recorded_and_shown_to_the_admin(h: Harness) -> None:
+    forbidden = {
+        "ok": False,
+        "error_code": 403,
+        "description": "Forbidden: bot was blocked by the user",
+    }
+    h.request.fail_next += [("sendDocument", 403, forbidden)]
+    await start(h, "370")
+    async with h.rt.sessions() as s:
+        person = await s.scalar(select(Person).where(Person.telegram_id == SEKRETARIS))
+        assert "blocked" in person.unreachable_reason
+    await h.text(1, "/orang")
+    assert "tidak bisa dihubungi" in h.last(1) and "Bu Sekretaris" in h.last(1)
+
+
+async def test_restart_delivers_what_was_queued_and_not_sent(h: Harness, tmp_path) -> None:
+    error_500 = {"ok": False, "error_code": 502, "description": "Bad Gateway"}
+    h.request.fail_next += [("sendDocument", 502, error_500)]
+    await start(h, "370")
+    assert h.sent(SEKRETARIS) == []
+    # A new process on the same database picks the queued messages up.
+    async with Harness(tmp_path) as again:
+        again.clock.set(h.clock.now() + timedelta(seconds=10))
+        await deliver(again.app)
+        assert len(again.sent(SEKRETARIS)) == 2
+    await deliver(h.app)
+    assert h.sent(SEKRETARIS) == []  # and the first process does not send them again
