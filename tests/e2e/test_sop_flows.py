@@ -139,6 +139,10 @@ async def test_cli_contract(server: FakeBotApi, tmp_path) -> None:
     assert out.stdout.strip() == "2026-03-26T15:00:00+08:00"
     listed = bot.cli("sop", "list").stdout
     assert "370" in listed and "371" in listed and "11 langkah" in listed
+    bot.env["DATABASE_URL"] = "postgresql+asyncpg://bot:x@127.0.0.1:9/none"
+    unreachable = bot.cli("run")
+    assert unreachable.returncode != 0 and "database tidak dapat dipakai" in unreachable.stderr
+    assert "bot:x" not in unreachable.stderr  # no password in the message
     bot.env["TELEGRAM_BOT_TOKEN"] = ""
     missing = bot.cli("run")
     assert missing.returncode != 0 and "TELEGRAM_BOT_TOKEN" in missing.stderr
