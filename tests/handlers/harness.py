@@ -228,6 +228,17 @@ class Harness:
             }
         )
 
+    def button_data(self, uid: int, label: str) -> str:
+        """callback_data of the newest button labelled exactly `label` sent to uid."""
+        for call in reversed(self.request.calls):
+            if call.method == "sendMessage" and int(call.params.get("chat_id", 0)) == uid:
+                markup = call.params.get("reply_markup") or {}
+                for row in markup.get("inline_keyboard", []):
+                    for button in row:
+                        if button["text"] == label:
+                            return button["callback_data"]
+        raise AssertionError(f"no button {label!r} in messages to {uid}")
+
     async def press(self, uid: int, label: str) -> Call:
         """Press the newest button whose label contains `label` in a message sent to uid."""
         for call in reversed(self.request.calls):

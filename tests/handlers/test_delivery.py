@@ -57,17 +57,7 @@ async def test_429_waits_its_retry_after(h: Harness) -> None:
 
 async def test_same_update_delivered_twice_makes_one_transition(h: Harness) -> None:
     await start(h, "370")
-    task = next(
-        c
-        for c in reversed(h.request.calls)
-        if c.method == "sendMessage" and c.params["chat_id"] == SEKRETARIS
-    )
-    data = next(
-        b["callback_data"]
-        for row in task.params["reply_markup"]["inline_keyboard"]
-        for b in row
-        if b["text"] == "✅ Selesai"
-    )
+    data = h.button_data(SEKRETARIS, "✅ Selesai")
     update = {
         "update_id": 777,
         "callback_query": {

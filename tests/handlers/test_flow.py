@@ -41,6 +41,17 @@ async def start(h: Harness, sop_label: str, title: str = "Tahun 2026") -> None:
     await h.document(KADIS, "surat_edaran.pdf")
 
 
+async def draft_uploaded(h: Harness, sop: str) -> None:
+    """Start a process and run it to the first review: disposisi, all bidang, a draft."""
+    await start(h, sop)
+    await h.press(SEKRETARIS, "Selesai")
+    await h.press(JAFUNG, "Selesai")
+    for bidang in h.settings.bidang:
+        await h.press(TIM_A, bidang)
+    await h.press(TIM_A, "Selesai")
+    await h.document(TIM_A, "draft.pdf")
+
+
 async def test_lakip_runs_end_to_end_with_a_revision(h: Harness) -> None:
     await start(h, "370")
     assert "Disposisi diberikan" in h.last(KADIS)
@@ -100,13 +111,7 @@ async def test_lakip_runs_end_to_end_with_a_revision(h: Harness) -> None:
 
 
 async def test_pelaporan_kinerja_revision_at_paraf_goes_back_to_step_8(h: Harness) -> None:
-    await start(h, "371")
-    await h.press(SEKRETARIS, "Selesai")
-    await h.press(JAFUNG, "Selesai")
-    for bidang in h.settings.bidang:
-        await h.press(TIM_A, bidang)
-    await h.press(TIM_A, "Selesai")
-    await h.document(TIM_A, "draft.pdf")
+    await draft_uploaded(h, "371")
     await h.press(JAFUNG, "Setuju")
     await h.press(SEKRETARIS, "Setuju")
     await h.document(TIM_A, "final.pdf")
@@ -136,17 +141,7 @@ async def test_stranger_is_refused_and_nothing_is_stored(h: Harness) -> None:
 async def test_wrong_role_forged_and_stale_buttons_change_nothing(h: Harness) -> None:
     await start(h, "370")
     # The Sekretaris's task forwarded to the Jafung: pressing it is refused.
-    task = next(
-        c
-        for c in reversed(h.request.calls)
-        if c.method == "sendMessage" and c.params["chat_id"] == SEKRETARIS
-    )
-    data = next(
-        b["callback_data"]
-        for row in task.params["reply_markup"]["inline_keyboard"]
-        for b in row
-        if b["text"] == "✅ Selesai"
-    )
+    data = h.button_data(SEKRETARIS, "✅ Selesai")
     await h.press_data(JAFUNG, data)
     assert "bukan tugas Anda" in h.answers()[-1]
     await h.press_data(SEKRETARIS, "t:forged-token-xyz")
@@ -186,13 +181,7 @@ async def test_bad_files_and_text_where_a_file_is_expected(h: Harness) -> None:
 
 
 async def test_empty_revision_note_is_refused(h: Harness) -> None:
-    await start(h, "371")
-    await h.press(SEKRETARIS, "Selesai")
-    await h.press(JAFUNG, "Selesai")
-    for bidang in h.settings.bidang:
-        await h.press(TIM_A, bidang)
-    await h.press(TIM_A, "Selesai")
-    await h.document(TIM_A, "draft.pdf")
+    await draft_uploaded(h, "371")
     await h.press(JAFUNG, "Revisi")
     await h.text(JAFUNG, "   ")
     assert "tidak boleh kosong" in h.last(JAFUNG)

@@ -11,7 +11,15 @@ from bot import reminders
 from handlers.outbox import deliver
 from storage.models import StepInstance
 from tests.handlers.harness import Harness
-from tests.handlers.test_flow import JAFUNG, KADIS, SEKRETARIS, TIM_A, register, start
+from tests.handlers.test_flow import (
+    JAFUNG,
+    KADIS,
+    SEKRETARIS,
+    TIM_A,
+    draft_uploaded,
+    register,
+    start,
+)
 
 
 def wita(day: int, hour: int, minute: int = 0) -> datetime:
@@ -91,13 +99,7 @@ async def test_superior_is_told_after_twice_the_standard_time(h) -> None:
 
 
 async def test_kadis_is_reminded_once_only(h) -> None:
-    await start(h, "371")
-    await h.press(SEKRETARIS, "Selesai")
-    await h.press(JAFUNG, "Selesai")
-    for bidang in h.settings.bidang:
-        await h.press(TIM_A, bidang)
-    await h.press(TIM_A, "Selesai")
-    await h.document(TIM_A, "draft.pdf")
+    await draft_uploaded(h, "371")
     await h.press(JAFUNG, "Setuju")
     await h.press(SEKRETARIS, "Setuju")
     await h.document(TIM_A, "final.pdf")
