@@ -268,8 +268,6 @@ def test_the_valid_example_is_valid() -> None:
     assert [s.kind for s in sop.steps] == [Kind.DISPOSISI, Kind.UNGGAH, Kind.PERIKSA, Kind.TUGAS]
 
 
-
-
 def test_bad_waktu_on_step_4() -> None:
     err = _error(_edit(26, "    waktu: 5 Menit", "    waktu: 2 Bulan"))
     assert err.line == 26
