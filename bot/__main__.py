@@ -85,9 +85,10 @@ def cmd_run(_: argparse.Namespace) -> int:
             webhook_url=settings.webhook_url,
             secret_token=secret,  # Telegram's header is checked by PTB on every request
             url_path=settings.webhook_url.rsplit("/", 1)[-1],
+            bootstrap_retries=-1,  # a Bot API hiccup at start must not stop the bot
         )
     else:
-        app.run_polling(allowed_updates=["message", "callback_query"])
+        app.run_polling(allowed_updates=["message", "callback_query"], bootstrap_retries=-1)
     return 0
 
 

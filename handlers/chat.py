@@ -39,9 +39,31 @@ ALREADY = (
 )
 
 
-async def _reply(update: Update, text: str) -> None:
-    if update.effective_message is not None:
-        await update.effective_message.reply_text(text)
+async def _reply(update: Update, context: BotContext, text: str) -> None:
+    """Answer now; if the Bot API hiccups, the outbox delivers it (nothing said is lost)."""
+    message = update.effective_message
+    if message is None:
+        return
+    try:
+        await message.reply_text(text)
+    except (NetworkError, RetryAfter) as exc:
+        log.info("direct reply failed, queued instead: %s", exc)
+        await _queue(context, message.chat_id, "send_message", {"text": text})
+
+
+async def _queue(context: BotContext, chat_id: int, method: str, payload: dict) -> None:
+    rt = context.rt
+    now = rt.clock.now()
+    async with rt.sessions.begin() as session:
+        session.add(
+            Outbox(
+                chat_id=chat_id,
+                method=method,
+                payload=payload,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
 
 
 async def _run(update: Update, context: BotContext, work) -> Reply | None:  # type: ignore[no-untyped-def]
@@ -94,17 +116,17 @@ async def cmd_start(update: Update, context: BotContext) -> None:
 
         reply = await _run(update, context, work)
         if reply is not None:
-            await _reply(update, reply.text)
+            await _reply(update, context, reply.text)
         return
     if context.actor is None:
-        await _reply(update, texts.STRANGER)
+        await _reply(update, context, texts.STRANGER)
         return
-    await _reply(update, reports.help_text(context.rt, context.actor))
+    await _reply(update, context, reports.help_text(context.rt, context.actor))
 
 
 async def cmd_help(update: Update, context: BotContext) -> None:
     assert context.actor is not None
-    await _reply(update, reports.help_text(context.rt, context.actor))
+    await _reply(update, context, reports.help_text(context.rt, context.actor))
 
 
 async def cmd_mulai(update: Update, context: BotContext) -> None:
@@ -112,7 +134,7 @@ async def cmd_mulai(update: Update, context: BotContext) -> None:
     assert actor is not None
     reply = await _run(update, context, lambda s, now: starting.begin(context.rt, s, now, actor))
     if _is_refused(reply):
-        await _reply(update, reply.text)  # type: ignore[union-attr]
+        await _reply(update, context, reply.text)  # type: ignore[union-attr]
 
 
 async def cmd_tugas(update: Update, context: BotContext) -> None:
@@ -127,9 +149,9 @@ async def cmd_tugas(update: Update, context: BotContext) -> None:
 
     await _run(update, context, work)
     if count == 0:
-        await _reply(update, "Tidak ada tugas terbuka untuk Anda saat ini. 👍")
+        await _reply(update, context, "Tidak ada tugas terbuka untuk Anda saat ini. 👍")
     else:
-        await _reply(update, f"Anda punya {count} tugas terbuka:")
+        await _reply(update, context, f"Anda punya {count} tugas terbuka:")
 
 
 async def cmd_status(update: Update, context: BotContext) -> None:
@@ -140,19 +162,21 @@ async def cmd_status(update: Update, context: BotContext) -> None:
             key = args[0].lstrip("#")
             process = await session.get(Process, int(key)) if key.isdigit() else None
             if process is None:
-                await _reply(update, f"Proses #{key} tidak ditemukan. Ketik /status.")
+                await _reply(update, context, f"Proses #{key} tidak ditemukan. Ketik /status.")
                 return
-            await _reply(update, await reports.status_text(rt, session, process))
+            await _reply(update, context, await reports.status_text(rt, session, process))
             return
         running = await reports.running_processes(session)
         if not running:
-            await _reply(update, "Tidak ada proses yang sedang berjalan.")
+            await _reply(update, context, "Tidak ada proses yang sedang berjalan.")
             return
         for process in running[:5]:
-            await _reply(update, await reports.status_text(rt, session, process))
+            await _reply(update, context, await reports.status_text(rt, session, process))
         if len(running) > 5:
             rest = ", ".join(f"#{p.id} {p.title}" for p in running[5:])
-            await _reply(update, f"Proses lain: {rest}. Ketik /status NOMOR untuk rinciannya.")
+            await _reply(
+                update, context, f"Proses lain: {rest}. Ketik /status NOMOR untuk rinciannya."
+            )
 
 
 async def cmd_batal(update: Update, context: BotContext) -> None:
@@ -160,18 +184,20 @@ async def cmd_batal(update: Update, context: BotContext) -> None:
     assert actor is not None
     reply = await _run(update, context, lambda s, now: svc.cancel_prompt(s, actor))
     if reply is not None:
-        await _reply(update, reply.text)
+        await _reply(update, context, reply.text)
 
 
 async def cmd_undang(update: Update, context: BotContext) -> None:
     actor, rt = context.actor, context.rt
     if actor is None or not actor.is_admin:
-        await _reply(update, "Maaf, /undang hanya untuk admin.")
+        await _reply(update, context, "Maaf, /undang hanya untuk admin.")
         return
     codes = rt.sops.role_codes()
     role = (context.args or [""])[0].strip().lower()
     if role not in codes:
-        await _reply(update, f"Tulis perannya: /undang PERAN. Peran yang ada: {', '.join(codes)}.")
+        await _reply(
+            update, context, f"Tulis perannya: /undang PERAN. Peran yang ada: {', '.join(codes)}."
+        )
         return
     user = update.effective_user
     assert user is not None
@@ -186,6 +212,7 @@ async def cmd_undang(update: Update, context: BotContext) -> None:
     link = f"https://t.me/{context.bot.username}?start={invite.code}"
     await _reply(
         update,
+        context,
         f"Tautan undangan untuk {codes[role]} (sekali pakai, berlaku "
         f"{rt.settings.invite_ttl_hours:g} jam):\n{link}\n\n"
         "Kirimkan kepada orangnya; ia cukup membuka tautan dan menekan Start.",
@@ -195,14 +222,14 @@ async def cmd_undang(update: Update, context: BotContext) -> None:
 async def cmd_orang(update: Update, context: BotContext) -> None:
     actor, rt = context.actor, context.rt
     if actor is None or not actor.is_admin:
-        await _reply(update, "Maaf, /orang hanya untuk admin.")
+        await _reply(update, context, "Maaf, /orang hanya untuk admin.")
         return
     async with rt.sessions() as session:
-        await _reply(update, await reports.people_text(rt, session))
+        await _reply(update, context, await reports.people_text(rt, session))
 
 
 async def cmd_unknown(update: Update, context: BotContext) -> None:
-    await _reply(update, texts.UNKNOWN_COMMAND)
+    await _reply(update, context, texts.UNKNOWN_COMMAND)
 
 
 # --- buttons -------------------------------------------------------------------------------
@@ -222,11 +249,27 @@ async def on_button(update: Update, context: BotContext) -> None:
     if _is_refused(reply):
         await query.answer(reply.text, show_alert=True)
         return
-    await query.answer(reply.text)
-    if reply.edit:
+    try:
+        await query.answer(reply.text)
+    except TelegramError as exc:  # the toast is a courtesy; the outcome is saved
+        log.info("could not answer callback: %s", exc)
+    if reply.edit and query.message is not None:
         try:
             await query.edit_message_text(reply.edit, reply_markup=markup(reply.edit_buttons))
-        except TelegramError as exc:  # the outcome is saved; the old buttons are stale anyway
+        except (NetworkError, RetryAfter) as exc:
+            # Let the outbox finish the edit, so the pressed buttons still go away.
+            log.info("edit of pressed message queued: %s", exc)
+            await _queue(
+                context,
+                query.message.chat.id,
+                "edit_message",
+                {
+                    "message_id": query.message.message_id,
+                    "text": reply.edit,
+                    "buttons": reply.edit_buttons,
+                },
+            )
+        except TelegramError as exc:  # e.g. the message is too old to edit
             log.info("could not edit pressed message: %s", exc)
 
 
@@ -242,7 +285,7 @@ async def on_text(update: Update, context: BotContext) -> None:
         update, context, lambda s, now: svc.answer_text(context.rt, s, now, actor, text)
     )
     if reply is not None and reply.text:
-        await _reply(update, reply.text)
+        await _reply(update, context, reply.text)
 
 
 # --- files ---------------------------------------------------------------------------------
@@ -272,12 +315,15 @@ async def on_file(update: Update, context: BotContext) -> None:
         name = name or f"dokumen_{message.message_id}.{ext}"
     else:
         await _reply(
-            update, "Kirim dokumen sebagai file (📎 → File). Format: " + texts.ACCEPTED_HINT
+            update,
+            context,
+            "Kirim dokumen sebagai file (📎 → File). Format: " + texts.ACCEPTED_HINT,
         )
         return
     if size > rt.settings.max_download_bytes:
         await _reply(
             update,
+            context,
             f"Ukuran file {size / 1048576:.1f} MB melebihi batas "
             f"{rt.settings.telegram_max_download_mb} MB yang dapat diunduh bot dari Telegram. "
             "Perkecil/kompres file lalu kirim lagi "
@@ -296,27 +342,33 @@ async def on_file(update: Update, context: BotContext) -> None:
                 )
             target = await svc.upload_target(rt, session, actor, task_si)
     except ServiceError as exc:
-        await _reply(update, exc.message)
+        await _reply(update, context, exc.message)
         return
     accepted = target.accepted or KNOWN_TYPES
     if target.kind in ("mulai", "revisi"):
         accepted = KNOWN_TYPES
     if is_photo and not any(a in IMAGE_TYPES for a in accepted):
         await _reply(
-            update, "Langkah ini memerlukan dokumen, bukan foto. Kirim sebagai file (📎 → File)."
+            update,
+            context,
+            "Langkah ini memerlukan dokumen, bukan foto. Kirim sebagai file (📎 → File).",
         )
         return
     if ext not in accepted:
         names = ", ".join(a.upper() for a in accepted)
         await _reply(
-            update, f"Jenis file .{ext or '?'} tidak diterima di sini. Kirim sebagai: {names}."
+            update,
+            context,
+            f"Jenis file .{ext or '?'} tidak diterima di sini. Kirim sebagai: {names}.",
         )
         return
     try:
         stored = await _download(context, file_id, name, mime, ext)
     except (TelegramError, OSError) as exc:
         log.warning("download failed: %s", exc)
-        await _reply(update, "File gagal diunduh dari Telegram. Silakan kirim ulang sebentar lagi.")
+        await _reply(
+            update, context, "File gagal diunduh dari Telegram. Silakan kirim ulang sebentar lagi."
+        )
         return
 
     async def work(session, now):  # type: ignore[no-untyped-def]
@@ -340,7 +392,7 @@ async def on_file(update: Update, context: BotContext) -> None:
 
     reply = await _run(update, context, work)
     if reply is not None and reply.text and not (reply.message and not _is_refused(reply)):
-        await _reply(update, reply.text)
+        await _reply(update, context, reply.text)
 
 
 async def _fetch(context: BotContext, file_id: str, attempts: int = 4) -> bytes:
@@ -376,6 +428,7 @@ async def on_other(update: Update, context: BotContext) -> None:
     """Stickers, voice notes, locations...: say what the bot understands."""
     await _reply(
         update,
+        context,
         "Maaf, bot hanya memahami perintah, tombol, teks jawaban, dan dokumen "
         f"({texts.ACCEPTED_HINT}). Ketik /bantuan.",
     )

@@ -95,6 +95,14 @@ async def _send(app: Application, row: Outbox) -> bool:
         elif row.method == "send_document":
             msg = await _send_document(app, row)
             message_id = msg.message_id
+        elif row.method == "edit_message":
+            await _edit(
+                app,
+                row.chat_id,
+                row.payload["message_id"],
+                row.payload["text"],
+                row.payload.get("buttons"),
+            )
         elif row.method == "close_task":
             await _close_task(app, row)
         else:
@@ -149,12 +157,16 @@ async def _close_task(app: Application, row: Outbox) -> None:
             )
         ).all()
     for message_id in ids:
-        try:
-            await app.bot.edit_message_text(row.payload["text"], row.chat_id, message_id)
-        except BadRequest as exc:
-            # Already edited, or deleted by the user: nothing left to close.
-            if "not modified" not in exc.message and "not found" not in exc.message:
-                raise
+        await _edit(app, row.chat_id, message_id, row.payload["text"], None)
+
+
+async def _edit(app: Application, chat_id: int, message_id: int, text: str, buttons) -> None:  # type: ignore[no-untyped-def]
+    try:
+        await app.bot.edit_message_text(text, chat_id, message_id, reply_markup=markup(buttons))
+    except BadRequest as exc:
+        # Already edited, or deleted by the user: nothing left to change.
+        if "not modified" not in exc.message and "not found" not in exc.message:
+            raise
 
 
 async def _record(

@@ -109,3 +109,25 @@ async def test_restart_delivers_what_was_queued_and_not_sent(h: Harness, tmp_pat
         assert len(again.sent(SEKRETARIS)) == 2
     await deliver(h.app)
     assert h.sent(SEKRETARIS) == []  # and the first process does not send them again
+
+
+async def test_pressed_message_is_closed_even_if_the_bot_api_hiccups(h: Harness) -> None:
+    await start(h, "370")
+    bad = {"ok": False, "error_code": 502, "description": "Bad Gateway"}
+    h.request.fail_next += [("answerCallbackQuery", 502, bad), ("editMessageText", 502, bad)]
+    await h.press(SEKRETARIS, "Selesai")
+    assert "Langkah 3" in h.last(JAFUNG)
+    edits = [
+        c
+        for c in h.request.calls
+        if c.method == "editMessageText" and c.params["chat_id"] == SEKRETARIS
+    ]
+    assert len(edits) == 1 and "Selesai oleh Bu Sekretaris" in edits[0].params["text"]
+    assert "reply_markup" not in edits[0].params  # the buttons are gone
+
+
+async def test_a_failed_direct_reply_is_delivered_by_the_outbox(h: Harness) -> None:
+    bad = {"ok": False, "error_code": 500, "description": "Internal Server Error"}
+    h.request.fail_next.append(("sendMessage", 500, bad))
+    await h.text(SEKRETARIS, "/terbang")
+    assert "Perintah tidak dikenal" in h.last(SEKRETARIS)

@@ -1,0 +1,1 @@
+"""Operational scripts (run with `python -m scripts.NAME`)."""
