@@ -162,10 +162,6 @@ def finished_text(title: str, sop: SopDefinition, at: datetime, tz: str) -> str:
     )
 
 
-def late_text(delta_text: str) -> str:
-    return delta_text
-
-
 def escalation_text(
     title: str, step: Step, sop: SopDefinition, holders: str, late: str, deadline: datetime, tz: str
 ) -> str:
