@@ -24,7 +24,7 @@ async def queue_open_tasks(rt: Runtime, session: AsyncSession, now: datetime, ac
         if si.deadline_at < now:
             view.late_by = span(now - si.deadline_at)
         buttons = svc.buttons_for(
-            await svc._ordered_tokens(session, si.id), view.checklist, view.bidang
+            await svc.step_tokens(session, si.id), view.checklist, view.bidang
         )
         svc.send(session, now, actor.person.telegram_id, texts.task_text(view), buttons, si.id)
     return len(rows)

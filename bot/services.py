@@ -125,6 +125,27 @@ def audit(
     )
 
 
+def enqueue(
+    session: AsyncSession,
+    now: datetime,
+    chat_id: int,
+    method: str,
+    payload: dict[str, Any],
+    step_instance_id: int | None = None,
+) -> None:
+    """Queue one Bot API call in the current transaction; the outbox sender delivers it."""
+    session.add(
+        Outbox(
+            chat_id=chat_id,
+            method=method,
+            payload=payload,
+            next_attempt_at=now,
+            created_at=now,
+            step_instance_id=step_instance_id,
+        )
+    )
+
+
 def send(
     session: AsyncSession,
     now: datetime,
@@ -133,35 +154,20 @@ def send(
     buttons: Buttons | None = None,
     step_instance_id: int | None = None,
 ) -> None:
-    session.add(
-        Outbox(
-            chat_id=chat_id,
-            method="send_message",
-            payload={"text": text, "buttons": buttons},
-            next_attempt_at=now,
-            created_at=now,
-            step_instance_id=step_instance_id,
-        )
-    )
+    payload = {"text": text, "buttons": buttons}
+    enqueue(session, now, chat_id, "send_message", payload, step_instance_id)
 
 
 def send_document(
     session: AsyncSession, now: datetime, chat_id: int, doc: Document, caption: str
 ) -> None:
-    session.add(
-        Outbox(
-            chat_id=chat_id,
-            method="send_document",
-            payload={
-                "file_id": doc.telegram_file_id,
-                "path": doc.path,
-                "file_name": doc.file_name,
-                "caption": caption[:1024],
-            },
-            next_attempt_at=now,
-            created_at=now,
-        )
-    )
+    payload = {
+        "file_id": doc.telegram_file_id,
+        "path": doc.path,
+        "file_name": doc.file_name,
+        "caption": caption[:1024],
+    }
+    enqueue(session, now, chat_id, "send_document", payload)
 
 
 async def set_prompt(
@@ -329,7 +335,7 @@ _TOKENS_BY_KIND: dict[Kind, tuple[str, ...]] = {
 }
 
 
-async def _ordered_tokens(session: AsyncSession, si_id: int) -> list[ActionToken]:
+async def step_tokens(session: AsyncSession, si_id: int) -> list[ActionToken]:
     return list(
         (
             await session.scalars(
@@ -376,7 +382,7 @@ async def notify_task(
 ) -> None:
     view, doc = await task_view(rt, session, process, si, sop)
     view.late_by = late_by
-    tokens = await _ordered_tokens(session, si.id)
+    tokens = await step_tokens(session, si.id)
     buttons = buttons_for(tokens, view.checklist, view.bidang)
     for person in people:
         if doc is not None and late_by is None:
@@ -430,6 +436,7 @@ async def _apply(
                 audit(session, now, actor_id, outcome, process.id, no, note)
                 await _close_other_copies(session, now, current_si, actor, sop, process, rt)
             case RevisionRequested(from_step=frm, to_step=to, note=note, round=round_):
+                assert actor_id is not None  # only a person asks for a revision
                 session.add(
                     RevisionNote(
                         process_id=process.id,
@@ -437,23 +444,14 @@ async def _apply(
                         to_step=to,
                         round=round_,
                         note=note,
-                        reviewer_id=actor_id or 0,
+                        reviewer_id=actor_id,
                         document_id=revision_doc.id if revision_doc else None,
                         created_at=now,
                     )
                 )
             case StepActivated(step_no=no, role=role):
                 step = sop.step(no)
-                si = StepInstance(
-                    process_id=process.id,
-                    step_no=no,
-                    role=role,
-                    round=state.revision_round,
-                    started_at=now,
-                    deadline_at=deadline_for(rt, step, now),
-                )
-                si.next_reminder_at = si.deadline_at
-                si.escalate_at = escalation_for(rt, step, now)
+                si = new_instance(rt, process.id, step, now, state.revision_round)
                 session.add(si)
                 await session.flush()
                 await _make_step_tokens(session, now, si, step, state.bidang)
@@ -492,21 +490,11 @@ async def _close_other_copies(
         return
     step = sop.step(si.step_no)
     who = actor.name if actor else "sistem"
-    text = (
-        f"📋 {process.title}\nLangkah {step.no}: {step.kegiatan}\n\n"
-        f"✅ Sudah diproses oleh {who}, {when(now, rt.settings.timezone)}."
+    text = texts.outcome_text(
+        process.title, step, "✅ Sudah diproses", who, now, rt.settings.timezone
     )
     for chat in sorted(chats):
-        session.add(
-            Outbox(
-                chat_id=chat,
-                method="close_task",
-                payload={"text": text},
-                next_attempt_at=now,
-                created_at=now,
-                step_instance_id=si.id,
-            )
-        )
+        enqueue(session, now, chat, "close_task", {"text": text}, si.id)
 
 
 async def _notify_finished(
@@ -578,7 +566,7 @@ async def start_process(
         )
     if first.role in actor.roles:
         # The starter gives the disposisi with the same taps: step 1 is done at once.
-        si = _bare_instance(rt, process, first, now, state.revision_round)
+        si = new_instance(rt, process.id, first, now, state.revision_round)
         session.add(si)
         await session.flush()
         audit(session, now, actor.id, "aktif", process.id, 1, "mulai")
@@ -589,19 +577,20 @@ async def start_process(
     return process
 
 
-def _bare_instance(
-    rt: Runtime, process: Process, step: Step, now: datetime, round_: int
+def new_instance(
+    rt: Runtime, process_id: int, step: Step, now: datetime, round_: int
 ) -> StepInstance:
+    """A step becomes someone's task: its deadline and reminder times are fixed now."""
     deadline = deadline_for(rt, step, now)
     return StepInstance(
-        process_id=process.id,
+        process_id=process_id,
         step_no=step.no,
         role=step.role,
         round=round_,
         started_at=now,
         deadline_at=deadline,
         next_reminder_at=deadline,
-        escalate_at=deadline,
+        escalate_at=escalation_for(rt, step, now),
     )
 
 
@@ -673,22 +662,6 @@ def _is_revision_target(sop: SopDefinition, step_no: int) -> bool:
     return any(s.revisi_ke == step_no for s in sop.steps)
 
 
-def _outcome_reply(
-    sop: SopDefinition,
-    si: StepInstance,
-    process: Process,
-    label: str,
-    actor: Actor,
-    now: datetime,
-    tz: str,
-) -> str:
-    step = sop.step(si.step_no)
-    return (
-        f"📋 {process.title}\nLangkah {step.no}: {step.kegiatan}\n\n"
-        f"{label} oleh {actor.name}, {when(now, tz)}."
-    )
-
-
 async def press(
     rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, token: str
 ) -> Reply:
@@ -711,9 +684,7 @@ async def press(
                 rt, session, now, actor, si, process, engine.TickBidang(si.step_no, tok.arg or "")
             )
             view, _ = await task_view(rt, session, process, si, sop)
-            buttons = buttons_for(
-                await _ordered_tokens(session, si.id), view.checklist, view.bidang
-            )
+            buttons = buttons_for(await step_tokens(session, si.id), view.checklist, view.bidang)
             audit(session, now, actor.id, "centang", process.id, si.step_no, tok.arg)
             return Reply(
                 f"✅ {tok.arg} ditandai sudah masuk.",
@@ -738,7 +709,7 @@ async def press(
             await act_on_step(rt, session, now, actor, si, process, engine.Complete(si.step_no))
             return Reply(
                 "Tercatat: selesai.",
-                edit=_outcome_reply(sop, si, process, "✅ Selesai", actor, now, tz),
+                edit=texts.outcome_text(process.title, step, "✅ Selesai", actor.name, now, tz),
             )
         case "setuju" | "setuju_ttd":
             await act_on_step(rt, session, now, actor, si, process, engine.Approve(si.step_no))
@@ -746,7 +717,8 @@ async def press(
                 "✅ Disetujui dan ditandatangani" if tok.action == "setuju_ttd" else "✅ Disetujui"
             )
             return Reply(
-                "Tercatat: disetujui.", edit=_outcome_reply(sop, si, process, label, actor, now, tz)
+                "Tercatat: disetujui.",
+                edit=texts.outcome_text(process.title, step, label, actor.name, now, tz),
             )
         case "catatan":
             await set_prompt(session, now, actor.id, "catatan_disposisi", step_instance_id=si.id)
@@ -912,15 +884,24 @@ async def upload_target(
         return UploadTarget("mulai")
     if prompt is not None and prompt.kind == "catatan_revisi":
         return UploadTarget("revisi", prompt.data["step_instance_id"])
-    candidates = []
+    candidates, collecting = [], []
     for si, process in await open_steps(session, actor):
         sop = rt.sops.get(process.sop_number)
-        if sop is not None and sop.step(si.step_no).kind is Kind.UNGGAH:
-            candidates.append((si, process, sop.step(si.step_no)))
+        step = sop.step(si.step_no) if sop is not None else None
+        if step is not None and step.kind is Kind.UNGGAH:
+            candidates.append((si, process, step))
+        elif step is not None and step.kind is Kind.KUMPUL:
+            collecting.append(step.no)
     if task_step_instance_id is not None:
         chosen = [c for c in candidates if c[0].id == task_step_instance_id]
         if chosen:
             candidates = chosen
+    if not candidates and collecting:
+        raise ServiceError(
+            f"Langkah {collecting[0]} adalah pengumpulan data: file data bidang disimpan di "
+            "luar bot. Tandai bidang yang datanya sudah masuk dengan tombolnya pada pesan "
+            "tugas, lalu tekan ✅ Selesai."
+        )
     if not candidates:
         raise ServiceError(
             "Saat ini tidak ada langkah yang menunggu dokumen dari Anda. "

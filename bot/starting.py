@@ -148,6 +148,16 @@ async def _ask_lampiran(
     )
 
 
+async def attach_surat_edaran(
+    rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, file: svc.FileIn
+) -> Reply:
+    """The Surat Edaran arrived as a file: the last answer /mulai waits for."""
+    prompt = await session.get(PendingPrompt, actor.id)
+    if prompt is None or prompt.kind != "mulai_lampiran":
+        raise ServiceError("Isian /mulai sudah berakhir. Ketik /mulai untuk memulai lagi.")
+    return await finish(rt, session, now, actor, prompt, file)
+
+
 async def finish(
     rt: Runtime,
     session: AsyncSession,

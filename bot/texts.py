@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.sop.model import Kind, SopDefinition, Step
-from bot.timefmt import span, when
+from bot.timefmt import when
 
 ROLE_LABELS = {
     "kadis": "Kepala Dinas",
@@ -123,7 +123,7 @@ def _instruction(step: Step, view: TaskView) -> str:
             got = view.checklist or {}
             rows = [f"{'✅' if b in got else '⬜'} {b}" for b in view.bidang]
             return (
-                "Centang bidang yang datanya sudah masuk (boleh kirim file datanya), "
+                "Tandai bidang yang datanya sudah masuk dengan tombolnya, "
                 "lalu tekan ✅ Selesai.\n" + "\n".join(rows)
             )
         case _:
@@ -134,25 +134,9 @@ def accepted_label(step: Step) -> str:
     return ", ".join(ext.upper() for ext in step.berkas)
 
 
-def done_text(view: TaskView, outcome: str, actor: str, at: datetime) -> str:
-    """What a task message turns into once someone acted on it."""
-    label = {
-        "selesai": "✅ Selesai",
-        "diunggah": "✅ Dokumen diunggah",
-        "disetujui": "✅ Disetujui",
-        "revisi": "✏️ Dikembalikan untuk revisi",
-    }.get(outcome, outcome)
-    return (
-        f"📋 {view.title}\nLangkah {view.step.no}: {view.step.kegiatan}\n\n"
-        f"{label} oleh {actor}, {when(at, view.tz)}."
-    )
-
-
-def revision_notice(title: str, step_no: int, reviewer: str, round_: int, note: str) -> str:
-    return (
-        f"✏️ {title}: Langkah {step_no} dikembalikan untuk revisi ke-{round_} oleh {reviewer}.\n"
-        f"Catatan: {note}"
-    )
+def outcome_text(title: str, step: Step, label: str, who: str, at: datetime, tz: str) -> str:
+    """What a task message turns into once someone acted on it (buttons gone)."""
+    return f"📋 {title}\nLangkah {step.no}: {step.kegiatan}\n\n{label} oleh {who}, {when(at, tz)}."
 
 
 def finished_text(title: str, sop: SopDefinition, at: datetime, tz: str) -> str:
@@ -170,6 +154,3 @@ def escalation_text(
         f"Pelaksana: {role_name(sop, step.role)} ({holders})\n"
         f"Tenggat {when(deadline, tz)} — terlambat {late}. Mohon ditindaklanjuti."
     )
-
-
-__all__ = ["span", "when"]

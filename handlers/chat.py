@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -53,17 +54,8 @@ async def _reply(update: Update, context: BotContext, text: str) -> None:
 
 async def _queue(context: BotContext, chat_id: int, method: str, payload: dict) -> None:
     rt = context.rt
-    now = rt.clock.now()
     async with rt.sessions.begin() as session:
-        session.add(
-            Outbox(
-                chat_id=chat_id,
-                method=method,
-                payload=payload,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
+        svc.enqueue(session, rt.clock.now(), chat_id, method, payload)
 
 
 async def _run(update: Update, context: BotContext, work) -> Reply | None:  # type: ignore[no-untyped-def]
@@ -203,8 +195,6 @@ async def cmd_undang(update: Update, context: BotContext) -> None:
     assert user is not None
     async with rt.sessions.begin() as session:
         now = rt.clock.now()
-        from datetime import timedelta
-
         invite = await create_invite(
             session, now, user.id, role, timedelta(hours=rt.settings.invite_ttl_hours)
         )
@@ -374,12 +364,7 @@ async def on_file(update: Update, context: BotContext) -> None:
     async def work(session, now):  # type: ignore[no-untyped-def]
         match target.kind:
             case "mulai":
-                from storage.models import PendingPrompt
-
-                prompt = await session.get(PendingPrompt, actor.id)
-                if prompt is None or prompt.kind != "mulai_lampiran":
-                    raise ServiceError("Isian /mulai sudah berakhir. Ketik /mulai untuk memulai.")
-                return await starting.finish(rt, session, now, actor, prompt, stored)
+                return await starting.attach_surat_edaran(rt, session, now, actor, stored)
             case "revisi":
                 return await svc.receive_revision_file(
                     rt, session, now, actor, target.step_instance_id or 0, stored, message.caption
@@ -391,7 +376,8 @@ async def on_file(update: Update, context: BotContext) -> None:
         )
 
     reply = await _run(update, context, work)
-    if reply is not None and reply.text and not (reply.message and not _is_refused(reply)):
+    # A reply that queued its own message (e.g. "which task is this for?") says nothing more.
+    if reply is not None and reply.text and (reply.refused or not reply.message):
         await _reply(update, context, reply.text)
 
 

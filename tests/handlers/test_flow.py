@@ -208,3 +208,13 @@ async def test_invite_link_is_single_use(h: Harness) -> None:
     assert "sudah dipakai" in h.last(78)
     await h.text(78, "/tugas")
     assert "belum terdaftar" in h.last(78)
+
+
+async def test_a_file_during_data_collection_says_how_to_tick_bidang(h: Harness) -> None:
+    await start(h, "370")
+    await h.press(SEKRETARIS, "Selesai")
+    await h.press(JAFUNG, "Selesai")
+    await h.document(TIM_A, "data_koperasi.xlsx")
+    assert "Langkah 4 adalah pengumpulan data" in h.last(TIM_A)
+    async with h.rt.sessions() as s:
+        assert (await s.scalar(select(Process))).current_step == 4
