@@ -35,3 +35,4 @@ def register(app: Application) -> None:
     app.add_handler(MessageHandler(private & (filters.Document.ALL | filters.PHOTO), chat.on_file))
     app.add_handler(MessageHandler(private & filters.TEXT, chat.on_text))
     app.add_handler(MessageHandler(private & ~filters.TEXT & ~filters.COMMAND, chat.on_other))
+    app.add_error_handler(chat.on_error)

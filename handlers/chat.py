@@ -4,6 +4,7 @@ answer the person; everything others must be told goes through the outbox."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from datetime import timedelta
@@ -152,7 +153,9 @@ async def cmd_status(update: Update, context: BotContext) -> None:
     async with rt.sessions() as session:
         if args:
             key = args[0].lstrip("#")
-            process = await session.get(Process, int(key)) if key.isdigit() else None
+            process = (
+                await session.get(Process, int(key)) if key.isdigit() and len(key) < 10 else None
+            )
             if process is None:
                 await _reply(update, context, f"Proses #{key} tidak ditemukan. Ketik /status.")
                 return
@@ -418,3 +421,15 @@ async def on_other(update: Update, context: BotContext) -> None:
         "Maaf, bot hanya memahami perintah, tombol, teks jawaban, dan dokumen "
         f"({texts.ACCEPTED_HINT}). Ketik /bantuan.",
     )
+
+
+async def on_error(update: object, context: BotContext) -> None:
+    """Anything unexpected: log it (the token is redacted) and tell the person, politely."""
+    log.error("error while handling an update", exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat is not None:
+        with contextlib.suppress(TelegramError):
+            await context.bot.send_message(
+                update.effective_chat.id,
+                "Maaf, terjadi gangguan saat memproses pesan Anda; tidak ada yang berubah. "
+                "Silakan coba lagi sebentar lagi.",
+            )

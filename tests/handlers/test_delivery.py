@@ -131,3 +131,19 @@ async def test_a_failed_direct_reply_is_delivered_by_the_outbox(h: Harness) -> N
     h.request.fail_next.append(("sendMessage", 500, bad))
     await h.text(SEKRETARIS, "/terbang")
     assert "Perintah tidak dikenal" in h.last(SEKRETARIS)
+
+
+async def test_an_unexpected_error_gets_a_polite_message(h: Harness, monkeypatch) -> None:
+    from bot import reports
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(reports, "queue_open_tasks", broken)
+    await h.text(SEKRETARIS, "/tugas")
+    assert "terjadi gangguan" in h.last(SEKRETARIS)
+
+
+async def test_status_with_an_absurd_number_is_not_found(h: Harness) -> None:
+    await h.text(SEKRETARIS, "/status 99999999999999999999999")
+    assert "tidak ditemukan" in h.last(SEKRETARIS)
