@@ -17,10 +17,10 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select, text, update
 
-from bot import reminders
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.runtime import Runtime
+from bot.services import reminders
 from bot.workflow.engine import RUNNING, ProcessState
 from storage.db import make_engine, make_sessions
 from storage.models import Base, Outbox, Person, PersonRole, Process, StepInstance

@@ -11,8 +11,9 @@ from telegram.ext import AIORateLimiter, Application, ContextTypes
 from telegram.request import BaseRequest
 
 import handlers
-from bot import reminders, texts
+from bot import texts
 from bot.runtime import Runtime
+from bot.services import reminders
 from handlers.common import BotContext
 from handlers.outbox import deliver
 

@@ -15,10 +15,11 @@ from sqlalchemy.orm.exc import StaleDataError
 from telegram import Update
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
-from bot import reports, starting, texts
-from bot import services as svc
+from bot import texts
 from bot.people import PeopleError, accept_invite, create_invite
-from bot.services import Reply, ServiceError
+from bot.services import acting, reports, routing, starting, uploads
+from bot.services import common as svc
+from bot.services.common import Reply, ServiceError
 from bot.sop.model import IMAGE_TYPES, KNOWN_TYPES
 from handlers.common import CALLBACK_PREFIX, BotContext, kick_outbox, markup
 from storage.models import Outbox, Process
@@ -177,7 +178,7 @@ async def cmd_status(update: Update, context: BotContext) -> None:
 async def cmd_batal(update: Update, context: BotContext) -> None:
     actor = context.actor
     assert actor is not None
-    reply = await _run(update, context, lambda s, now: svc.cancel_prompt(s, actor))
+    reply = await _run(update, context, lambda s, now: acting.cancel_prompt(s, actor))
     if reply is not None:
         await _reply(update, context, reply.text)
 
@@ -237,7 +238,9 @@ async def on_button(update: Update, context: BotContext) -> None:
         await query.answer(texts.UNKNOWN_BUTTON, show_alert=True)
         return
     token = data[len(CALLBACK_PREFIX) :]
-    reply = await _run(update, context, lambda s, now: svc.press(context.rt, s, now, actor, token))
+    reply = await _run(
+        update, context, lambda s, now: routing.press(context.rt, s, now, actor, token)
+    )
     assert reply is not None
     if _is_refused(reply):
         await query.answer(reply.text, show_alert=True)
@@ -275,7 +278,7 @@ async def on_text(update: Update, context: BotContext) -> None:
     assert actor is not None and message is not None
     text = message.text or ""
     reply = await _run(
-        update, context, lambda s, now: svc.answer_text(context.rt, s, now, actor, text)
+        update, context, lambda s, now: routing.answer_text(context.rt, s, now, actor, text)
     )
     if reply is not None and reply.text:
         await _reply(update, context, reply.text)
@@ -333,7 +336,7 @@ async def on_file(update: Update, context: BotContext) -> None:
                         Outbox.chat_id == message.chat_id, Outbox.message_id == reply_to
                     )
                 )
-            target = await svc.upload_target(rt, session, actor, task_si)
+            target = await uploads.upload_target(rt, session, actor, task_si)
     except ServiceError as exc:
         await _reply(update, context, exc.message)
         return
@@ -369,12 +372,12 @@ async def on_file(update: Update, context: BotContext) -> None:
             case "mulai":
                 return await starting.attach_surat_edaran(rt, session, now, actor, stored)
             case "revisi":
-                return await svc.receive_revision_file(
+                return await uploads.receive_revision_file(
                     rt, session, now, actor, target.step_instance_id or 0, stored, message.caption
                 )
             case "ask":
-                return await svc.ask_upload_step(session, now, actor, target, stored)
-        return await svc.receive_upload(
+                return await uploads.ask_upload_step(session, now, actor, target, stored)
+        return await uploads.receive_upload(
             rt, session, now, actor, target.step_instance_id or 0, stored
         )
 

@@ -8,7 +8,7 @@ from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, E
 from bot import texts
 from bot.people import Actor, add_person, find_actor
 from bot.runtime import Runtime
-from bot.services import Buttons
+from bot.services.common import Buttons
 
 CALLBACK_PREFIX = "t:"  # callback_data = "t:" + opaque token (<= 64 bytes)
 

@@ -524,6 +524,170 @@ async def test_json_body_requests_are_accepted(server):
             assert await resp.json() == {"ok": False, "error_code": 404, "description": "Not Found"}
 
 
+async def test_user_edit_respects_allowed_updates(bot, server):
+    budi = server.user(1001, "Budi")
+    original = await budi.send("halo")
+    first = await bot.get_updates(timeout=0, allowed_updates=[])  # [] = the default set
+    assert server.allowed_updates is None
+    edited = await budi.edit(original, "/start revisi")
+    assert edited["message_id"] == original["message_id"]
+    assert edited["date"] == original["date"] and edited["edit_date"] >= edited["date"]
+    (update,) = await bot.get_updates(offset=first[-1].update_id + 1, timeout=0)
+    assert update.message is None
+    msg = update.edited_message
+    assert msg.message_id == original["message_id"] and msg.edit_date is not None
+    assert msg.text == "/start revisi" and msg.entities[0].type == "bot_command"
+    assert msg.chat.id == msg.from_user.id == 1001
+    assert budi.message(original["message_id"])["text"] == "/start revisi"
+
+    # Only the user's own, existing, text messages, and only real changes.
+    with pytest.raises(ValueError, match="NOT_MODIFIED"):
+        await budi.edit(original["message_id"], "/start revisi")
+    with pytest.raises(LookupError, match="not sent by the user"):
+        await budi.edit(await _bot_message(bot, budi), "x")
+    with pytest.raises(LookupError):
+        await budi.edit(999, "x")
+
+    # A bot that asked for messages and callback queries only never sees edits.
+    offset = update.update_id + 1
+    only = ["message", "callback_query"]
+    assert await bot.get_updates(offset=offset, timeout=0, allowed_updates=only) == ()
+    await budi.edit(original, "halo lagi")
+    await budi.send("baru")
+    got = await bot.get_updates(offset=offset, timeout=0)
+    assert [(u.message.text, u.edited_message) for u in got] == [("baru", None)]
+
+
+async def test_channel_post_respects_allowed_updates(bot, server):
+    post = server.channel_post(-1001234567890, "Pengumuman", title="Info SOP")
+    (update,) = await bot.get_updates(timeout=0)
+    cp = update.channel_post
+    assert cp.message_id == post["message_id"] == 1 and cp.text == "Pengumuman"
+    assert (cp.chat.id, cp.chat.type, cp.chat.title) == (-1001234567890, "channel", "Info SOP")
+    assert cp.from_user is None and cp.sender_chat.id == cp.chat.id
+    assert server.channel_post(-1001234567890, "kedua")["message_id"] == 2
+    assert [u.channel_post.text for u in await bot.get_updates(timeout=0)][-1] == "kedua"
+    with pytest.raises(ValueError, match="channel ids"):
+        server.channel_post(1001, "bukan kanal")
+
+    offset = server.pending_updates[-1]["update_id"] + 1
+    only = ["message", "callback_query"]
+    assert await bot.get_updates(offset=offset, timeout=0, allowed_updates=only) == ()
+    server.channel_post(-1001234567890, "ketiga")
+    assert await bot.get_updates(offset=offset, timeout=0) == ()
+
+
+async def _raw_sends(server, chat_ids) -> list[tuple[int, dict]]:
+    import aiohttp
+
+    async def one(session, chat_id, i):
+        data = {"chat_id": str(chat_id), "text": f"m{i}"}
+        async with session.post(f"{server.base_url}{TOKEN}/sendMessage", data=data) as resp:
+            return resp.status, await resp.json()
+
+    async with aiohttp.ClientSession() as session:
+        return [await one(session, c, i) for i, c in enumerate(chat_ids)]
+
+
+def _assert_flood_reply(body: dict) -> int:
+    retry_after = body["parameters"]["retry_after"]
+    assert body == {
+        "ok": False,
+        "error_code": 429,
+        "description": f"Too Many Requests: retry after {retry_after}",
+        "parameters": {"retry_after": retry_after},
+    }
+    assert isinstance(retry_after, int) and retry_after >= 1
+    return retry_after
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+async def test_flood_limits_per_chat(bot, server):
+    budi = server.user(1001, "Budi")
+    await budi.send("/start")
+    sent = await bot.send_message(1001, "pilih", reply_markup=keyboard("A"))
+    server.flood_limits = True
+    replies = await _raw_sends(server, [1001] * 5)
+    statuses = [status for status, _ in replies]
+    assert statuses[:3] == [200, 200, 200]  # the burst ("pilih" was sent with limits off)
+    assert 429 in statuses[3:]
+    for status, body in replies:
+        if status == 429:
+            _assert_flood_reply(body)
+    ok_texts = [b["result"]["text"] for st, b in replies if st == 200]
+    assert [m["text"] for m in budi.messages] == ["pilih", *ok_texts]  # 429s had no effect
+    assert server.flood_429s == statuses.count(429) >= 1
+    with pytest.raises(RetryAfter, match="Retry in"):
+        await bot.send_message(1001, "lagi")
+    with pytest.raises(RetryAfter):
+        await bot.edit_message_text("ubah", chat_id=1001, message_id=sent.message_id)
+    assert budi.message(sent.message_id)["text"] == "pilih"
+
+    # Other chats, callback answers and getUpdates are not affected.
+    server.user(1002, "Siti").mark_started()
+    assert (await bot.send_message(1002, "halo")).text == "halo"
+    query_id = await budi.press(sent.message_id, "A")
+    assert len(await bot.get_updates(timeout=0)) == 2
+    assert await bot.answer_callback_query(query_id)
+
+
+async def test_flood_limits_per_bot_window(server):
+    for chat_id in range(2000, 2040):
+        server.user(chat_id).mark_started()
+    server.flood_limits = True
+    replies = await _raw_sends(server, range(2000, 2040))  # one per chat, well within 1 s
+    statuses = [status for status, _ in replies]
+    assert statuses.count(429) >= 1 and statuses.count(200) <= 30
+    assert statuses.count(200) + statuses.count(429) == 40
+    assert server.flood_429s == statuses.count(429)
+    for (status, body), chat_id in zip(replies, range(2000, 2040), strict=True):
+        assert len(server.delivered(chat_id)) == (status == 200)
+        if status == 429:
+            _assert_flood_reply(body)
+
+
+async def test_flood_limits_timing_with_manual_clock(server):
+    clock = [1000.0]
+    server.flood_clock = lambda: clock[0]
+    server.flood_limits = True
+    for chat_id in range(2000, 2040):
+        server.user(chat_id).mark_started()
+
+    async def status(chat_id: int) -> tuple[int, int | None]:
+        ((code, body),) = await _raw_sends(server, [chat_id])
+        return code, (_assert_flood_reply(body) if code == 429 else None)
+
+    # Per chat: a burst of 3, then one per second.
+    assert [await status(2000) for _ in range(4)] == [(200, None)] * 3 + [(429, 1)]
+    clock[0] += 0.5
+    assert await status(2000) == (429, 1)
+    clock[0] += 0.5
+    assert await status(2000) == (200, None)
+    assert await status(2000) == (429, 1)
+    clock[0] += 10  # the bucket refills to 3, not more
+    assert [await status(2000) for _ in range(4)] == [(200, None)] * 3 + [(429, 1)]
+
+    # Per bot: 30 calls in any 1 s window, across chats.
+    clock[0] += 10
+    for chat_id in range(2001, 2031):
+        assert await status(chat_id) == (200, None)
+    assert await status(2031) == (429, 1)
+    clock[0] += 0.999
+    assert await status(2032) == (429, 1)
+    clock[0] += 0.002
+    assert await status(2032) == (200, None)
+    assert server.flood_429s == 6
+
+
+async def test_flood_limits_off_by_default(bot, server):
+    assert server.flood_limits is False
+    budi = server.user(1001, "Budi")
+    await budi.send("/start")
+    for i in range(10):
+        await bot.send_message(1001, f"cepat {i}")
+    assert len(budi.messages) == 10 and server.flood_429s == 0
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -9,7 +9,10 @@ Quick reference::
     await budi.send("/start")                  # update for the bot
     msg = await budi.wait_for_text("Selamat datang")
     await budi.press(msg, "Setuju")            # callback_query update
+    await budi.edit(msg_from_budi, "new text")   # edited_message update
+    server.channel_post(-1001234567890, "news")  # channel_post update
     server.fail("sendMessage", status=502, times=2)
+    server.flood_limits = True                 # Telegram-like 429s; see server.flood_429s
     await server.stop()
 
 See :mod:`tests.fakebotapi.server` for details.

@@ -15,6 +15,13 @@ Fidelity notes (things that differ from naive fakes and that bots trip over):
 * Messages only carry ``reply_markup`` for inline keyboards; a reply keyboard becomes
   chat state (:attr:`FakeUser.reply_keyboard`).
 * Calls hit by injected faults have no effect, so retries can be asserted precisely.
+* ``allowed_updates`` (persisted from getUpdates/setWebhook; unset or ``[]`` = default set
+  without chat_member/message_reaction*) hides every other update kind, including
+  ``edited_message`` (:meth:`FakeUser.edit`) and ``channel_post``
+  (:meth:`FakeBotApi.channel_post`).
+* Optional flood limits (``flood_limits=True``): chat-posting methods get
+  ``429 Too Many Requests: retry after N`` beyond 30 calls/s per bot or a per-chat
+  bucket of 3 refilled at 1/s; a limited call has no effect and doesn't use up a slot.
 """
 
 from __future__ import annotations
@@ -25,10 +32,12 @@ import copy
 import itertools
 import json
 import logging
+import math
 import mimetypes
 import re
 import struct
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +73,21 @@ _JSON_FIELDS = _words(
     """
 )
 _DEFAULT_EXCLUDED_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
+# Methods that post into a chat and so count against Telegram's flood limits (lowercase).
+_FLOOD_LIMITED = frozenset(
+    m.lower()
+    for m in _words(
+        """
+        sendMessage sendDocument sendPhoto sendAudio sendVideo sendVoice sendAnimation
+        sendSticker sendVideoNote sendMediaGroup sendLocation sendVenue sendContact sendPoll
+        sendDice copyMessage copyMessages forwardMessage forwardMessages editMessageText
+        editMessageCaption editMessageMedia editMessageReplyMarkup
+        """
+    )
+)
+_FLOOD_BOT_PER_SECOND = 30  # per bot, sliding 1 s window
+_FLOOD_CHAT_BURST = 3  # per chat token bucket: capacity ...
+_FLOOD_CHAT_RATE = 1.0  # ... refilled at this many messages per second
 _CHAT_ACTIONS = _words(
     """
     typing upload_photo record_video upload_video record_voice upload_voice
@@ -335,16 +359,41 @@ class FakeUser:
         replied.pop("reply_to_message", None)  # Telegram never nests replies
         return {"reply_to_message": replied}
 
-    async def send(self, text: str, *, reply_to: int | JSONDict | None = None) -> JSONDict:
-        """The user sends ``text``; returns the Message dict the bot will receive."""
+    @staticmethod
+    def _text_content(text: str) -> JSONDict:
         content: JSONDict = {"text": text}
         if text.startswith("/"):
             command = text.split(maxsplit=1)[0] if text.strip() else text
             content["entities"] = [
                 {"type": "bot_command", "offset": 0, "length": formatting.utf16_len(command)}
             ]
-        msg = self._new_message(**self._reply_part(reply_to), **content)
+        return content
+
+    async def send(self, text: str, *, reply_to: int | JSONDict | None = None) -> JSONDict:
+        """The user sends ``text``; returns the Message dict the bot will receive."""
+        msg = self._new_message(**self._reply_part(reply_to), **self._text_content(text))
         return self._submit(msg)
+
+    async def edit(self, message: int | JSONDict, new_text: str) -> JSONDict:
+        """The user edits one of their own earlier text messages; the bot receives an
+        ``edited_message`` update (same message_id, ``edit_date`` set) unless its
+        ``allowed_updates`` excludes it.  Returns the edited Message dict."""
+        message_id = self._resolve_id(message)
+        msg = self._messages[message_id]
+        if msg["from"]["id"] != self.id:
+            raise LookupError(f"message {message_id} in chat {self.id} was not sent by the user")
+        if "text" not in msg:
+            raise ValueError(f"message {message_id} has no text to edit")
+        if not new_text.strip():
+            raise ValueError("message text is empty")  # Telegram clients refuse this
+        if new_text == msg["text"]:
+            raise ValueError("MESSAGE_NOT_MODIFIED")  # what Telegram answers the client
+        msg.pop("entities", None)
+        msg.update(self._text_content(new_text))
+        msg["edit_date"] = self.server.now()
+        self._versions[message_id] = self._versions.get(message_id, 0) + 1
+        self.server._enqueue({"edited_message": copy.deepcopy(msg)})
+        return copy.deepcopy(msg)
 
     async def send_document(
         self,
@@ -476,6 +525,8 @@ class FakeBotApi:
         port: int = 0,
         now: Callable[[], int] = _now,
         control_http: bool = False,
+        flood_limits: bool = False,
+        flood_clock: Callable[[], float] = time.monotonic,
     ):
         if not _TOKEN_RE.match(token):
             raise ValueError(f"token {token!r} is not of the form '<digits>:<secret>'")
@@ -497,6 +548,12 @@ class FakeBotApi:
         self.internal_errors: list[str] = []  # bugs in the fake itself; should stay empty
         self.webhook_url = ""
         self.allowed_updates: list[str] | None = None
+        # Telegram-like flood limits on chat-posting methods (see _flood_check); off by
+        # default, may be toggled at any time.  ``now`` ticks in whole seconds, so the
+        # limiter has its own float clock.
+        self.flood_limits = flood_limits
+        self.flood_clock = flood_clock
+        self.flood_429s = 0  # calls answered 429 by the flood limiter (not by rate_limit())
 
         self._users: dict[int, FakeUser] = {}
         self._queue: list[_QueuedUpdate] = []
@@ -506,6 +563,9 @@ class FakeBotApi:
         self._files_by_path: dict[str, _StoredFile] = {}
         self._file_seq = itertools.count(1)
         self._callbacks: dict[str, JSONDict] = {}
+        self._channel_message_ids: dict[int, itertools.count] = {}
+        self._flood_bot: deque[float] = deque()  # times of recent limited calls
+        self._flood_chats: dict[str, tuple[float, float]] = {}  # chat -> (tokens, at)
         self._commands: dict[tuple[str, str], list[JSONDict]] = {}
         self._faults: list[Fault] = []
         self._poll_generation = 0
@@ -618,6 +678,31 @@ class FakeBotApi:
         self._queue.append(_QueuedUpdate(update, forced=forced))
         self._notify()
         return update_id
+
+    def channel_post(
+        self, chat_id: int, text: str, *, title: str = "Channel", username: str | None = None
+    ) -> JSONDict:
+        """A new post in channel ``chat_id`` (where the bot is an admin); enqueues a
+        ``channel_post`` update unless ``allowed_updates`` excludes it.  Returns the
+        Message dict the bot will receive."""
+        if chat_id > -1_000_000_000_000:
+            raise ValueError(f"channel ids look like -100xxxxxxxxxx, got {chat_id}")
+        if not text.strip():
+            raise ValueError("message text is empty")
+        chat: JSONDict = {"id": chat_id, "title": title}
+        if username:
+            chat["username"] = username
+        chat["type"] = "channel"
+        ids = self._channel_message_ids.setdefault(chat_id, itertools.count(1))
+        msg = {
+            "message_id": next(ids),
+            "sender_chat": dict(chat),
+            "chat": chat,
+            "date": self.now(),
+            **FakeUser._text_content(text),
+        }
+        self._enqueue({"channel_post": copy.deepcopy(msg)})
+        return msg
 
     def redeliver(self, update_id: int) -> None:
         """Deliver an already-issued update again, with the same update_id."""
@@ -840,7 +925,7 @@ class FakeBotApi:
             )
             return self._error(err)
         if fault is not None and fault.kind == "stall" and fault.deliver:
-            response = await self._call(handler, params, request)
+            response = await self._call(name, handler, params, request)
             await self._sleep(fault.seconds)
             return response
         if fault is not None and fault.kind == "stall":
@@ -848,19 +933,56 @@ class FakeBotApi:
             if self._client_gone(request):
                 log.debug("dropping stalled %s: client went away", name)
                 return self._error(ApiError(504, "Gateway Timeout"))
-        return await self._call(handler, params, request)
+        return await self._call(name, handler, params, request)
 
-    async def _call(self, handler: Handler, params: JSONDict, request: web.Request):
+    async def _call(self, name: str, handler: Handler, params: JSONDict, request: web.Request):
+        limited = self.flood_limits and name.lower() in _FLOOD_LIMITED
         try:
+            if limited:
+                self._flood_check(params)
             if handler == self._get_updates:  # the only handler that needs the request
                 result = await self._get_updates(params, request)
             else:
                 result = await handler(params)
         except ApiError as err:
             return self._error(err)
+        if limited:
+            self._flood_take(params)  # only calls that took effect use up the limits
         if isinstance(result, web.Response):
             return result
         return self._reply({"ok": True, "result": result})
+
+    def _flood_state(self, params: JSONDict) -> tuple[float, str, float]:
+        now = self.flood_clock()
+        while self._flood_bot and self._flood_bot[0] <= now - 1.0:
+            self._flood_bot.popleft()
+        chat = str(params.get("chat_id"))
+        tokens, at = self._flood_chats.get(chat, (float(_FLOOD_CHAT_BURST), now))
+        tokens = min(float(_FLOOD_CHAT_BURST), tokens + (now - at) * _FLOOD_CHAT_RATE)
+        return now, chat, tokens
+
+    def _flood_check(self, params: JSONDict) -> None:
+        """429 if the call would exceed 30/s per bot or the per-chat bucket (burst 3,
+        then 1/s); ``retry_after`` is whole seconds (>= 1) until both have a slot."""
+        now, _, tokens = self._flood_state(params)
+        waits = [0.0]
+        if len(self._flood_bot) >= _FLOOD_BOT_PER_SECOND:
+            # A slot frees when enough of the window's calls are older than 1 s.
+            waits.append(self._flood_bot[-_FLOOD_BOT_PER_SECOND] + 1.0 - now)
+        if tokens < 1.0:
+            waits.append((1.0 - tokens) / _FLOOD_CHAT_RATE)
+        if len(waits) == 1:
+            return
+        retry_after = max(1, math.ceil(max(waits)))
+        self.flood_429s += 1
+        raise ApiError(
+            429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after}
+        )
+
+    def _flood_take(self, params: JSONDict) -> None:
+        now, chat, tokens = self._flood_state(params)
+        self._flood_bot.append(now)
+        self._flood_chats[chat] = (tokens - 1.0, now)
 
     async def _sleep(self, seconds: float) -> None:
         # Sleep, but wake immediately on stop() so shutdown isn't held up.

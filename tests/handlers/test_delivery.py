@@ -134,7 +134,7 @@ async def test_a_failed_direct_reply_is_delivered_by_the_outbox(h: Harness) -> N
 
 
 async def test_an_unexpected_error_gets_a_polite_message(h: Harness, monkeypatch) -> None:
-    from bot import reports
+    from bot.services import reports
 
     async def broken(*args, **kwargs):
         raise RuntimeError("database went away")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot import reminders
+from bot.services import reminders
 from handlers.outbox import deliver
 from storage.models import StepInstance
 from tests.handlers.harness import Harness

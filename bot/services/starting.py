@@ -11,11 +11,25 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import services as svc
+from bot import texts
 from bot.people import Actor
 from bot.runtime import Runtime
-from bot.services import Reply, ServiceError
-from storage.models import ActionToken, PendingPrompt
+from bot.services.acting import apply_events
+from bot.services.common import (
+    Buttons,
+    FileIn,
+    Reply,
+    ServiceError,
+    add_document,
+    add_token,
+    audit,
+    clear_prompt,
+    new_instance,
+    set_prompt,
+)
+from bot.sop.model import SopDefinition
+from bot.workflow import engine
+from storage.models import ActionToken, PendingPrompt, Process
 
 
 def can_start(rt: Runtime, actor: Actor) -> bool:
@@ -25,16 +39,14 @@ def can_start(rt: Runtime, actor: Actor) -> bool:
 async def begin(rt: Runtime, session: AsyncSession, now: datetime, actor: Actor) -> Reply:
     if not can_start(rt, actor):
         raise ServiceError("Maaf, hanya Kepala Dinas atau admin yang dapat memulai proses SOP.")
-    buttons: svc.Buttons = []
+    buttons: Buttons = []
     for sop in rt.sops.all():
         if actor.is_admin or sop.step(1).role in actor.roles:
-            token = await svc.add_token(
-                session, now, "mulai_sop", arg=sop.number, person_id=actor.id
-            )
+            token = await add_token(session, now, "mulai_sop", arg=sop.number, person_id=actor.id)
             buttons.append([(f"{sop.short} · {sop.nama_singkat or sop.title}", token)])
-    cancel = await svc.add_token(session, now, "batal", person_id=actor.id)
+    cancel = await add_token(session, now, "batal", person_id=actor.id)
     buttons.append([("✖️ Batal", cancel)])
-    await svc.set_prompt(session, now, actor.id, "mulai_sop")
+    await set_prompt(session, now, actor.id, "mulai_sop")
     return Reply("", message="Pilih SOP yang akan dijalankan:", message_buttons=buttons)
 
 
@@ -97,15 +109,15 @@ async def _ask_title(
     sop = rt.sops.get(number)
     if sop is None:
         raise ServiceError("SOP tidak ditemukan. Ketik /mulai untuk memulai lagi.")
-    await svc.set_prompt(session, now, actor.id, "mulai_judul", sop=sop.number)
+    await set_prompt(session, now, actor.id, "mulai_judul", sop=sop.number)
     year = now.astimezone(ZoneInfo(rt.settings.timezone)).year
     name = sop.nama_singkat or sop.title
-    buttons: svc.Buttons = []
+    buttons: Buttons = []
     for y in (year, year - 1):
         title = f"{name} Tahun {y}"
-        token = await svc.add_token(session, now, "mulai_judul", arg=title, person_id=actor.id)
+        token = await add_token(session, now, "mulai_judul", arg=title, person_id=actor.id)
         buttons.append([(title, token)])
-    cancel = await svc.add_token(session, now, "batal", person_id=actor.id)
+    cancel = await add_token(session, now, "batal", person_id=actor.id)
     buttons.append([("✖️ Batal", cancel)])
     return Reply(
         f"SOP dipilih: {sop.title}.",
@@ -119,9 +131,9 @@ async def _ask_arahan(
     session: AsyncSession, now: datetime, actor: Actor, prompt: PendingPrompt, title: str
 ) -> Reply:
     data = {**prompt.data, "title": title}
-    await svc.set_prompt(session, now, actor.id, "mulai_arahan", **data)
-    skip = await svc.add_token(session, now, "mulai_arahan", person_id=actor.id)
-    cancel = await svc.add_token(session, now, "batal", person_id=actor.id)
+    await set_prompt(session, now, actor.id, "mulai_arahan", **data)
+    skip = await add_token(session, now, "mulai_arahan", person_id=actor.id)
+    cancel = await add_token(session, now, "batal", person_id=actor.id)
     return Reply(
         f"Judul: {title}.",
         edit=f"Judul: {title}.",
@@ -134,9 +146,9 @@ async def _ask_lampiran(
     session: AsyncSession, now: datetime, actor: Actor, prompt: PendingPrompt, arahan: str | None
 ) -> Reply:
     data = {**prompt.data, "arahan": arahan}
-    await svc.set_prompt(session, now, actor.id, "mulai_lampiran", **data)
-    go = await svc.add_token(session, now, "mulai_tanpa_lampiran", person_id=actor.id)
-    cancel = await svc.add_token(session, now, "batal", person_id=actor.id)
+    await set_prompt(session, now, actor.id, "mulai_lampiran", **data)
+    go = await add_token(session, now, "mulai_tanpa_lampiran", person_id=actor.id)
+    cancel = await add_token(session, now, "batal", person_id=actor.id)
     return Reply(
         "Arahan dicatat." if arahan else "Tanpa arahan.",
         edit=f"Arahan: {arahan}" if arahan else "Tanpa arahan.",
@@ -149,7 +161,7 @@ async def _ask_lampiran(
 
 
 async def attach_surat_edaran(
-    rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, file: svc.FileIn
+    rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, file: FileIn
 ) -> Reply:
     """The Surat Edaran arrived as a file: the last answer /mulai waits for."""
     prompt = await session.get(PendingPrompt, actor.id)
@@ -164,12 +176,12 @@ async def finish(
     now: datetime,
     actor: Actor,
     prompt: PendingPrompt,
-    surat_edaran: svc.FileIn | None,
+    surat_edaran: FileIn | None,
 ) -> Reply:
     sop = rt.sops.get(prompt.data["sop"])
     if sop is None:
         raise ServiceError("SOP tidak ditemukan. Ketik /mulai untuk memulai lagi.")
-    process = await svc.start_process(
+    process = await start_process(
         rt,
         session,
         now,
@@ -179,18 +191,65 @@ async def finish(
         prompt.data.get("arahan"),
         surat_edaran,
     )
-    await svc.clear_prompt(session, actor.id)
+    await clear_prompt(session, actor.id)
     first = sop.step(1)
     if first.role in actor.roles:
-        who = svc.texts.role_name(sop, sop.step(2).role) if len(sop.steps) > 1 else ""
+        who = texts.role_name(sop, sop.step(2).role) if len(sop.steps) > 1 else ""
         done = f"✅ Disposisi diberikan: {process.title}. Diteruskan ke {who} (Langkah 2)."
     else:
         done = (
             f"✅ Proses dibuat: {process.title}. Langkah 1 dikirim ke "
-            f"{svc.texts.role_name(sop, first.role)}."
+            f"{texts.role_name(sop, first.role)}."
         )
     return Reply(
         done,
         edit=done if surat_edaran is None else None,
         message=None if surat_edaran is None else done,
     )
+
+
+async def start_process(
+    rt: Runtime,
+    session: AsyncSession,
+    now: datetime,
+    actor: Actor,
+    sop: SopDefinition,
+    title: str,
+    arahan: str | None,
+    surat_edaran: FileIn | None,
+) -> Process:
+    first = sop.step(1)
+    if first.role not in actor.roles and not actor.is_admin:
+        raise ServiceError(
+            f"Proses {sop.nama_singkat or sop.title} dimulai oleh "
+            f"{texts.role_name(sop, first.role)}."
+        )
+    state, events = engine.start(sop, tuple(rt.settings.bidang))
+    process = Process(
+        sop_number=sop.number,
+        title=title.strip()[:300],
+        arahan=(arahan or "").strip() or None,
+        starter_id=actor.id,
+        status=engine.RUNNING,
+        current_step=state.current,
+        state=state.to_json(),
+        created_at=now,
+    )
+    session.add(process)
+    await session.flush()
+    audit(session, now, actor.id, "mulai", process.id, None, f"{sop.number}: {title}")
+    if surat_edaran is not None:
+        await add_document(
+            session, now, process.id, 1, None, "surat_edaran", surat_edaran, actor.id
+        )
+    if first.role in actor.roles:
+        # The starter gives the disposisi with the same taps: step 1 is done at once.
+        si = new_instance(rt, process.id, first, now, state.revision_round)
+        session.add(si)
+        await session.flush()
+        audit(session, now, actor.id, "aktif", process.id, 1, "mulai")
+        state, events = engine.act(sop, state, engine.Complete(1, note=None), actor.roles)
+        await apply_events(rt, session, now, actor, process, sop, state, events, si)
+    else:
+        await apply_events(rt, session, now, actor, process, sop, state, events[1:], None)
+    return process

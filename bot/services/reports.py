@@ -7,10 +7,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import services as svc
 from bot import texts
 from bot.people import Actor, list_people
 from bot.runtime import Runtime
+from bot.services import common as svc
+from bot.services import views
 from bot.timefmt import short_when, span
 from storage.models import Person, Process, StepInstance
 
@@ -20,11 +21,11 @@ async def queue_open_tasks(rt: Runtime, session: AsyncSession, now: datetime, ac
     rows = await svc.open_steps(session, actor)
     for si, process in rows:
         sop = svc.sop_of(rt, process)
-        view, _ = await svc.task_view(rt, session, process, si, sop)
+        view, _ = await views.task_view(rt, session, process, si, sop)
         if si.deadline_at < now:
             view.late_by = span(now - si.deadline_at)
-        buttons = svc.buttons_for(
-            await svc.step_tokens(session, si.id), view.checklist, view.bidang
+        buttons = views.buttons_for(
+            await views.step_tokens(session, si.id), view.checklist, view.bidang
         )
         svc.send(session, now, actor.person.telegram_id, texts.task_text(view), buttons, si.id)
     return len(rows)

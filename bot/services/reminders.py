@@ -14,10 +14,11 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import services as svc
 from bot import texts
 from bot.people import holders
 from bot.runtime import Runtime
+from bot.services import common as svc
+from bot.services import views
 from bot.timefmt import span, when
 from storage.models import DigestRun, Person, PersonRole, Process, StepInstance
 
@@ -73,7 +74,7 @@ async def _reminders(rt: Runtime, session: AsyncSession, now: datetime) -> int:
             continue
         sop = svc.sop_of(rt, process)
         people = await holders(session, si.role, now)
-        await svc.notify_task(
+        await views.notify_task(
             rt, session, now, process, si, sop, people, late_by=span(now - si.deadline_at)
         )
         svc.audit(session, now, None, "pengingat", process.id, si.step_no)

@@ -1,0 +1,378 @@
+"""Transitions: a press or an answer on a step runs the engine, records the outcome and
+queues what everyone involved must be told."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import texts
+from bot.people import Actor, holders
+from bot.runtime import Runtime
+from bot.services.common import (
+    FileIn,
+    Reply,
+    ServiceError,
+    add_document,
+    add_token,
+    already_done_message,
+    audit,
+    clear_prompt,
+    enqueue,
+    latest_document,
+    load_step,
+    new_instance,
+    send,
+    send_document,
+    set_prompt,
+    sop_of,
+)
+from bot.services.views import buttons_for, make_step_tokens, notify_task, step_tokens, task_view
+from bot.sop.model import Kind, SopDefinition
+from bot.workflow import engine
+from bot.workflow.engine import ProcessState, WorkflowError
+from bot.workflow.events import (
+    Event,
+    ProcessFinished,
+    RevisionRequested,
+    StepActivated,
+    StepCompleted,
+)
+from storage.models import (
+    ActionToken,
+    Document,
+    Outbox,
+    PendingPrompt,
+    Person,
+    Process,
+    RevisionNote,
+    StepInstance,
+)
+
+
+async def apply_events(
+    rt: Runtime,
+    session: AsyncSession,
+    now: datetime,
+    actor: Actor | None,
+    process: Process,
+    sop: SopDefinition,
+    state: ProcessState,
+    events: list[Event],
+    current_si: StepInstance | None,
+    revision_doc: Document | None = None,
+) -> None:
+    process.state = state.to_json()
+    process.current_step = state.current
+    actor_id = actor.id if actor else None
+    for event in events:
+        match event:
+            case StepCompleted(step_no=no, outcome=outcome, note=note):
+                assert current_si is not None and current_si.step_no == no
+                current_si.finished_at = now
+                current_si.outcome = outcome
+                current_si.actor_id = actor_id
+                current_si.note = note
+                current_si.next_reminder_at = current_si.escalate_at = None
+                audit(session, now, actor_id, outcome, process.id, no, note)
+                await _close_other_copies(session, now, current_si, actor, sop, process, rt)
+            case RevisionRequested(from_step=frm, to_step=to, note=note, round=round_):
+                assert actor_id is not None  # only a person asks for a revision
+                session.add(
+                    RevisionNote(
+                        process_id=process.id,
+                        from_step=frm,
+                        to_step=to,
+                        round=round_,
+                        note=note,
+                        reviewer_id=actor_id,
+                        document_id=revision_doc.id if revision_doc else None,
+                        created_at=now,
+                    )
+                )
+            case StepActivated(step_no=no, role=role):
+                step = sop.step(no)
+                si = new_instance(rt, process.id, step, now, state.revision_round)
+                session.add(si)
+                await session.flush()
+                await make_step_tokens(session, now, si, step, state.bidang)
+                audit(session, now, actor_id, "aktif", process.id, no, event.reason)
+                people = await holders(session, role, now)
+                await notify_task(rt, session, now, process, si, sop, people)
+            case ProcessFinished():
+                process.status = engine.FINISHED
+                process.finished_at = now
+                audit(session, now, actor_id, "proses_selesai", process.id)
+                await _notify_finished(rt, session, now, process, sop)
+
+
+async def _close_other_copies(
+    session: AsyncSession,
+    now: datetime,
+    si: StepInstance,
+    actor: Actor | None,
+    sop: SopDefinition,
+    process: Process,
+    rt: Runtime,
+) -> None:
+    """Everyone else who holds the role sees the task is done (their buttons go away)."""
+    chats = set(
+        (
+            await session.scalars(
+                select(Outbox.chat_id).where(
+                    Outbox.step_instance_id == si.id, Outbox.method == "send_message"
+                )
+            )
+        ).all()
+    )
+    if actor is not None:
+        chats.discard(actor.person.telegram_id)
+    if not chats:
+        return
+    step = sop.step(si.step_no)
+    who = actor.name if actor else "sistem"
+    text = texts.outcome_text(
+        process.title, step, "✅ Sudah diproses", who, now, rt.settings.timezone
+    )
+    for chat in sorted(chats):
+        enqueue(session, now, chat, "close_task", {"text": text}, si.id)
+
+
+async def _notify_finished(
+    rt: Runtime, session: AsyncSession, now: datetime, process: Process, sop: SopDefinition
+) -> None:
+    people_ids = set(
+        (
+            await session.scalars(
+                select(StepInstance.actor_id).where(
+                    StepInstance.process_id == process.id, StepInstance.actor_id.is_not(None)
+                )
+            )
+        ).all()
+    )
+    people_ids.add(process.starter_id)
+    people = (
+        await session.scalars(select(Person).where(Person.id.in_(people_ids), Person.active))
+    ).all()
+    final = await latest_document(session, process.id, ("draft",))
+    text = texts.finished_text(process.title, sop, now, rt.settings.timezone)
+    for person in sorted(people, key=lambda p: p.id):
+        send(session, now, person.telegram_id, text)
+        if final is not None:
+            send_document(
+                session,
+                now,
+                person.telegram_id,
+                final,
+                f"📄 Dokumen final: {final.file_name} (versi {final.version})",
+            )
+
+
+async def _check_open(
+    rt: Runtime, session: AsyncSession, actor: Actor, si: StepInstance, process: Process
+) -> SopDefinition:
+    sop = sop_of(rt, process)
+    if si.finished_at is not None:
+        raise ServiceError(await already_done_message(session, si, rt.settings.timezone))
+    if si.role not in actor.roles:
+        raise ServiceError(
+            f"{texts.NOT_YOURS} Langkah {si.step_no} adalah tugas {texts.role_name(sop, si.role)}."
+        )
+    return sop
+
+
+async def act_on_step(
+    rt: Runtime,
+    session: AsyncSession,
+    now: datetime,
+    actor: Actor,
+    si: StepInstance,
+    process: Process,
+    action: engine.Action,
+    revision_doc_file: FileIn | None = None,
+    upload_file: FileIn | None = None,
+) -> SopDefinition:
+    """One transition: check, run the engine, record, queue the messages."""
+    sop = await _check_open(rt, session, actor, si, process)
+    state = ProcessState.from_json(process.state)
+    try:
+        new_state, events = engine.act(sop, state, action, actor.roles)
+    except WorkflowError as exc:
+        raise ServiceError(exc.message) from exc
+    revision_doc = None
+    if upload_file is not None:
+        purpose = "draft" if _is_revision_target(sop, si.step_no) else "lampiran"
+        await add_document(
+            session, now, process.id, si.step_no, si.id, purpose, upload_file, actor.id
+        )
+    if revision_doc_file is not None:
+        revision_doc = await add_document(
+            session, now, process.id, si.step_no, si.id, "koreksi", revision_doc_file, actor.id
+        )
+    await apply_events(rt, session, now, actor, process, sop, new_state, events, si, revision_doc)
+    return sop
+
+
+def _is_revision_target(sop: SopDefinition, step_no: int) -> bool:
+    return any(s.revisi_ke == step_no for s in sop.steps)
+
+
+async def press_step(
+    rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, tok: ActionToken
+) -> Reply:
+    """A button of a task card: decide from the stored token and the state now."""
+    assert tok.step_instance_id is not None
+    si, process = await load_step(session, tok.step_instance_id)
+    sop = await _check_open(rt, session, actor, si, process)
+    tz = rt.settings.timezone
+    step = sop.step(si.step_no)
+    state = ProcessState.from_json(process.state)
+    match tok.action:
+        case "centang":
+            await act_on_step(
+                rt, session, now, actor, si, process, engine.TickBidang(si.step_no, tok.arg or "")
+            )
+            view, _ = await task_view(rt, session, process, si, sop)
+            buttons = buttons_for(await step_tokens(session, si.id), view.checklist, view.bidang)
+            audit(session, now, actor.id, "centang", process.id, si.step_no, tok.arg)
+            return Reply(
+                f"✅ {tok.arg} ditandai sudah masuk.",
+                edit=texts.task_text(view),
+                edit_buttons=buttons,
+            )
+        case "selesai" if step.kind is Kind.KUMPUL and state.missing_bidang:
+            await set_prompt(session, now, actor.id, "alasan_kumpul", step_instance_id=si.id)
+            missing = state.missing_bidang
+            cancel = await add_token(session, now, "batal", person_id=actor.id)
+            return Reply(
+                "Masih ada bidang yang belum menyerahkan data.",
+                message=(
+                    "Data dari bidang berikut belum masuk:\n"
+                    + "\n".join(f"• {b}" for b in missing)
+                    + "\n\nUntuk menutup langkah ini, tulis alasannya dalam satu pesan, "
+                    "satu baris per bidang (urutan sama seperti daftar di atas)."
+                ),
+                message_buttons=[[("✖️ Batal", cancel)]],
+            )
+        case "selesai":
+            await act_on_step(rt, session, now, actor, si, process, engine.Complete(si.step_no))
+            return Reply(
+                "Tercatat: selesai.",
+                edit=texts.outcome_text(process.title, step, "✅ Selesai", actor.name, now, tz),
+            )
+        case "setuju" | "setuju_ttd":
+            await act_on_step(rt, session, now, actor, si, process, engine.Approve(si.step_no))
+            label = (
+                "✅ Disetujui dan ditandatangani" if tok.action == "setuju_ttd" else "✅ Disetujui"
+            )
+            return Reply(
+                "Tercatat: disetujui.",
+                edit=texts.outcome_text(process.title, step, label, actor.name, now, tz),
+            )
+        case "catatan":
+            await set_prompt(session, now, actor.id, "catatan_disposisi", step_instance_id=si.id)
+            cancel = await add_token(session, now, "batal", person_id=actor.id)
+            return Reply(
+                "Silakan tulis catatan.",
+                message=(
+                    f"Tulis catatan untuk Langkah {si.step_no} ({process.title}). "
+                    "Catatan ini diteruskan bersama disposisi."
+                ),
+                message_buttons=[[("✖️ Batal", cancel)]],
+            )
+        case "revisi":
+            await set_prompt(session, now, actor.id, "catatan_revisi", step_instance_id=si.id)
+            cancel = await add_token(session, now, "batal", person_id=actor.id)
+            return Reply(
+                "Silakan tulis catatan revisi.",
+                message=(
+                    f"✏️ Revisi Langkah {si.step_no} ({process.title}).\n"
+                    "Tulis catatan revisi: apa yang perlu diperbaiki. Anda juga boleh "
+                    "mengirim file koreksi (dengan catatan sebagai keterangan/caption)."
+                ),
+                message_buttons=[[("✖️ Batal", cancel)]],
+            )
+    raise ServiceError(texts.UNKNOWN_BUTTON)
+
+
+async def answer_step_prompt(
+    rt: Runtime,
+    session: AsyncSession,
+    now: datetime,
+    actor: Actor,
+    prompt: PendingPrompt,
+    text: str,
+) -> Reply:
+    """A text that answers a prompt about a step (revision note, catatan, reasons)."""
+    si, process = await load_step(session, prompt.data["step_instance_id"])
+    if si.finished_at is not None:
+        await clear_prompt(session, actor.id)
+        raise ServiceError(await already_done_message(session, si, rt.settings.timezone))
+    text = text.strip()
+    match prompt.kind:
+        case "catatan_revisi":
+            if not text:
+                raise ServiceError(texts.EMPTY_NOTE)
+            kept = prompt.data.get("file")
+            file = FileIn(**kept) if kept else None
+            return await revise(rt, session, now, actor, si, process, text, prompt, file)
+        case "catatan_disposisi":
+            if not text:
+                raise ServiceError("Catatan tidak boleh kosong.")
+            await act_on_step(
+                rt, session, now, actor, si, process, engine.Complete(si.step_no, note=text)
+            )
+            await clear_prompt(session, actor.id)
+            return Reply(f"✅ Langkah {si.step_no} selesai, catatan diteruskan.")
+        case "alasan_kumpul":
+            state = ProcessState.from_json(process.state)
+            missing = state.missing_bidang
+            lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+            if len(lines) < len(missing):
+                raise ServiceError(
+                    f"Perlu {len(missing)} alasan (satu baris per bidang), baru ada {len(lines)}."
+                )
+            reasons = dict(zip(missing, lines, strict=False))
+            await act_on_step(
+                rt, session, now, actor, si, process, engine.Complete(si.step_no, reasons=reasons)
+            )
+            await clear_prompt(session, actor.id)
+            return Reply(f"✅ Langkah {si.step_no} ditutup dengan alasan untuk bidang yang kosong.")
+    await clear_prompt(session, actor.id)
+    raise ServiceError(texts.NO_PROMPT_TEXT)
+
+
+async def revise(
+    rt: Runtime,
+    session: AsyncSession,
+    now: datetime,
+    actor: Actor,
+    si: StepInstance,
+    process: Process,
+    note: str,
+    prompt: PendingPrompt,
+    file: FileIn | None = None,
+) -> Reply:
+    sop = await act_on_step(
+        rt,
+        session,
+        now,
+        actor,
+        si,
+        process,
+        engine.RequestRevision(si.step_no, note),
+        revision_doc_file=file,
+    )
+    await clear_prompt(session, actor.id)
+    target = sop.step(si.step_no).revisi_ke
+    return Reply(
+        f"✏️ Revisi dikirim. Langkah {target} dikerjakan ulang; setelah versi baru diunggah, "
+        f"dokumen kembali kepada Anda."
+    )
+
+
+async def cancel_prompt(session: AsyncSession, actor: Actor) -> Reply:
+    await clear_prompt(session, actor.id)
+    return Reply(texts.CANCELLED, edit=texts.CANCELLED)

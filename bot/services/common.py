@@ -1,0 +1,281 @@
+"""What every use case shares: refusals and replies, tokens, audit, the outbox, prompts,
+documents, and the deadlines a step gets when it becomes someone's task."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import texts
+from bot.people import Actor
+from bot.runtime import Runtime
+from bot.sop.model import SopDefinition, Step
+from bot.timefmt import when
+from storage.models import (
+    ActionToken,
+    AuditLog,
+    Document,
+    Outbox,
+    PendingPrompt,
+    Person,
+    Process,
+    StepInstance,
+)
+
+Buttons = list[list[tuple[str, str]]]  # rows of (label, token)
+
+
+class ServiceError(Exception):
+    """Refused: nothing changed. `message` is what the person reads."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class Reply:
+    """What the handler shows the person who acted (the rest went to the outbox)."""
+
+    text: str  # short answer (callback toast or chat reply)
+    edit: str | None = None  # new text for the pressed message (buttons removed)
+    edit_buttons: Buttons | None = None  # keep the message interactive with these buttons
+    message: str | None = None  # an extra message to send now (e.g. a prompt)
+    message_buttons: Buttons | None = None
+    refused: bool = False  # set by the handler when a ServiceError stopped the action
+
+
+@dataclass(frozen=True)
+class FileIn:
+    """A file already downloaded and stored under FILES_DIR."""
+
+    file_name: str
+    mime_type: str | None
+    size: int
+    sha256: str
+    telegram_file_id: str
+    path: str
+
+
+# --- small helpers -----------------------------------------------------------------------
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(9)  # 12 characters, 72 random bits
+
+
+async def add_token(
+    session: AsyncSession,
+    now: datetime,
+    action: str,
+    *,
+    step_instance_id: int | None = None,
+    arg: str | None = None,
+    person_id: int | None = None,
+) -> str:
+    token = new_token()
+    session.add(
+        ActionToken(
+            token=token,
+            step_instance_id=step_instance_id,
+            action=action,
+            arg=arg,
+            person_id=person_id,
+            created_at=now,
+        )
+    )
+    return token
+
+
+def audit(
+    session: AsyncSession,
+    now: datetime,
+    person_id: int | None,
+    action: str,
+    process_id: int | None = None,
+    step_no: int | None = None,
+    detail: str | None = None,
+) -> None:
+    session.add(
+        AuditLog(
+            at=now,
+            person_id=person_id,
+            process_id=process_id,
+            step_no=step_no,
+            action=action,
+            detail=detail,
+        )
+    )
+
+
+def enqueue(
+    session: AsyncSession,
+    now: datetime,
+    chat_id: int,
+    method: str,
+    payload: dict[str, Any],
+    step_instance_id: int | None = None,
+) -> None:
+    """Queue one Bot API call in the current transaction; the outbox sender delivers it."""
+    session.add(
+        Outbox(
+            chat_id=chat_id,
+            method=method,
+            payload=payload,
+            next_attempt_at=now,
+            created_at=now,
+            step_instance_id=step_instance_id,
+        )
+    )
+
+
+def send(
+    session: AsyncSession,
+    now: datetime,
+    chat_id: int,
+    text: str,
+    buttons: Buttons | None = None,
+    step_instance_id: int | None = None,
+) -> None:
+    payload = {"text": text, "buttons": buttons}
+    enqueue(session, now, chat_id, "send_message", payload, step_instance_id)
+
+
+def send_document(
+    session: AsyncSession, now: datetime, chat_id: int, doc: Document, caption: str
+) -> None:
+    payload = {
+        "file_id": doc.telegram_file_id,
+        "path": doc.path,
+        "file_name": doc.file_name,
+        "caption": caption[:1024],
+    }
+    enqueue(session, now, chat_id, "send_document", payload)
+
+
+async def set_prompt(
+    session: AsyncSession, now: datetime, person_id: int, kind: str, **data: Any
+) -> None:
+    prompt = await session.get(PendingPrompt, person_id)
+    if prompt is None:
+        session.add(PendingPrompt(person_id=person_id, kind=kind, data=data, created_at=now))
+    else:
+        prompt.kind, prompt.data, prompt.created_at = kind, data, now
+
+
+async def clear_prompt(session: AsyncSession, person_id: int) -> None:
+    prompt = await session.get(PendingPrompt, person_id)
+    if prompt is not None:
+        await session.delete(prompt)
+
+
+def sop_of(rt: Runtime, process: Process) -> SopDefinition:
+    sop = rt.sops.get(process.sop_number)
+    if sop is None:
+        raise ServiceError(f"Definisi SOP {process.sop_number} tidak ditemukan. Hubungi admin.")
+    return sop
+
+
+async def latest_document(
+    session: AsyncSession, process_id: int, purposes: tuple[str, ...] | None = None
+) -> Document | None:
+    query = select(Document).where(Document.process_id == process_id)
+    if purposes:
+        query = query.where(Document.purpose.in_(purposes))
+    return await session.scalar(query.order_by(Document.id.desc()).limit(1))
+
+
+async def add_document(
+    session: AsyncSession,
+    now: datetime,
+    process_id: int,
+    step_no: int,
+    step_instance_id: int | None,
+    purpose: str,
+    file: FileIn,
+    uploader_id: int,
+) -> Document:
+    count = await session.scalar(
+        select(func.count(Document.id)).where(Document.process_id == process_id)
+    )
+    doc = Document(
+        process_id=process_id,
+        step_instance_id=step_instance_id,
+        step_no=step_no,
+        version=(count or 0) + 1,
+        purpose=purpose,
+        file_name=file.file_name,
+        mime_type=file.mime_type,
+        size=file.size,
+        sha256=file.sha256,
+        telegram_file_id=file.telegram_file_id,
+        path=file.path,
+        uploaded_by=uploader_id,
+        created_at=now,
+    )
+    session.add(doc)
+    await session.flush()
+    return doc
+
+
+async def load_step(session: AsyncSession, step_instance_id: int) -> tuple[StepInstance, Process]:
+    row = (
+        await session.execute(
+            select(StepInstance, Process)
+            .join(Process, Process.id == StepInstance.process_id)
+            .where(StepInstance.id == step_instance_id)
+        )
+    ).first()
+    if row is None:
+        raise ServiceError(texts.UNKNOWN_BUTTON)
+    return row[0], row[1]
+
+
+async def already_done_message(session: AsyncSession, si: StepInstance, tz: str) -> str:
+    name = await session.scalar(select(Person.name).where(Person.id == si.actor_id))
+    when_text = when(si.finished_at, tz) if si.finished_at else ""
+    return f"Langkah {si.step_no} sudah diproses oleh {name or 'orang lain'}, {when_text}."
+
+
+async def open_steps(session: AsyncSession, actor: Actor) -> list[tuple[StepInstance, Process]]:
+    rows = (
+        await session.execute(
+            select(StepInstance, Process)
+            .join(Process, Process.id == StepInstance.process_id)
+            .where(StepInstance.finished_at.is_(None), StepInstance.role.in_(actor.roles))
+            .order_by(StepInstance.id)
+        )
+    ).all()
+    return [(si, p) for si, p in rows]
+
+
+def deadline_for(rt: Runtime, step: Step, start: datetime) -> datetime:
+    return rt.scaled(start, rt.calendar.add(start, step.waktu_parsed))
+
+
+def escalation_for(rt: Runtime, step: Step, start: datetime) -> datetime:
+    """The superior hears of it after a multiple of the standard time (in working time)."""
+    minutes = rt.calendar.waktu_minutes(step.waktu_parsed) * rt.settings.escalation_multiple
+    return rt.scaled(start, rt.calendar.add_working(start, minutes))
+
+
+def new_instance(
+    rt: Runtime, process_id: int, step: Step, now: datetime, round_: int
+) -> StepInstance:
+    """A step becomes someone's task: its deadline and reminder times are fixed now."""
+    deadline = deadline_for(rt, step, now)
+    return StepInstance(
+        process_id=process_id,
+        step_no=step.no,
+        role=step.role,
+        round=round_,
+        started_at=now,
+        deadline_at=deadline,
+        next_reminder_at=deadline,
+        escalate_at=escalation_for(rt, step, now),
+    )

@@ -1,0 +1,54 @@
+"""Where a press or a text goes: a task card's button, a personal prompt's button, or the
+answer to what the bot asked this person. Routing only; the use cases live beside it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import texts
+from bot.people import Actor
+from bot.runtime import Runtime
+from bot.services import acting, starting, uploads
+from bot.services.common import FileIn, Reply, ServiceError
+from storage.models import ActionToken, PendingPrompt
+
+
+async def press(
+    rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, token: str
+) -> Reply:
+    """A button was pressed: decide from the stored token and the state now."""
+    tok = await session.get(ActionToken, token)
+    if tok is None:
+        raise ServiceError(texts.UNKNOWN_BUTTON)
+    if tok.person_id is not None and tok.person_id != actor.id:
+        raise ServiceError(texts.NOT_YOURS)
+    if tok.step_instance_id is not None:
+        return await acting.press_step(rt, session, now, actor, tok)
+    # Buttons of a conversation with one person (cancel, choose a task, /mulai).
+    if tok.action == "batal":
+        return await acting.cancel_prompt(session, actor)
+    prompt = await session.get(PendingPrompt, actor.id)
+    if tok.action == "pilih_unggah":
+        if prompt is None or prompt.kind != "pilih_unggah":
+            raise ServiceError(texts.UNKNOWN_BUTTON)
+        file = FileIn(**prompt.data["file"])
+        reply = await uploads.receive_upload(rt, session, now, actor, int(tok.arg or 0), file)
+        reply.edit = reply.text
+        return reply
+    return await starting.press(rt, session, now, actor, tok, prompt)
+
+
+async def answer_text(
+    rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, text: str
+) -> Reply:
+    """A text message: it answers whatever the bot asked this person for."""
+    prompt = await session.get(PendingPrompt, actor.id)
+    if prompt is None:
+        raise ServiceError(texts.NO_PROMPT_TEXT)
+    if prompt.kind.startswith("mulai_"):
+        return await starting.answer_text(rt, session, now, actor, prompt, text)
+    if prompt.kind == "pilih_unggah":
+        raise ServiceError("Pilih dulu langkah untuk dokumen tadi dengan tombol di atas.")
+    return await acting.answer_step_prompt(rt, session, now, actor, prompt, text)

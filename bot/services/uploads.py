@@ -1,0 +1,140 @@
+"""Files: decide which step a file is for before it is downloaded, then record it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import texts
+from bot.people import Actor
+from bot.runtime import Runtime
+from bot.services.acting import act_on_step, revise
+from bot.services.common import (
+    Buttons,
+    FileIn,
+    Reply,
+    ServiceError,
+    add_token,
+    already_done_message,
+    clear_prompt,
+    load_step,
+    open_steps,
+    set_prompt,
+)
+from bot.sop.model import Kind
+from bot.workflow import engine
+from bot.workflow.engine import ProcessState
+from storage.models import PendingPrompt
+
+
+@dataclass
+class UploadTarget:
+    """Where an incoming file goes, decided before it is downloaded."""
+
+    kind: str  # "step", "revisi", "mulai", "ask"
+    step_instance_id: int | None = None
+    steps: list[tuple[int, str]] = field(default_factory=list)  # (si id, label) to choose from
+    accepted: tuple[str, ...] = ()
+
+
+async def upload_target(
+    rt: Runtime, session: AsyncSession, actor: Actor, task_step_instance_id: int | None
+) -> UploadTarget:
+    """Decide what a file is for. `task_step_instance_id`: the task message it replies to."""
+    prompt = await session.get(PendingPrompt, actor.id)
+    if prompt is not None and prompt.kind == "mulai_lampiran":
+        return UploadTarget("mulai")
+    if prompt is not None and prompt.kind == "catatan_revisi":
+        return UploadTarget("revisi", prompt.data["step_instance_id"])
+    candidates, collecting = [], []
+    for si, process in await open_steps(session, actor):
+        sop = rt.sops.get(process.sop_number)
+        step = sop.step(si.step_no) if sop is not None else None
+        if step is not None and step.kind is Kind.UNGGAH:
+            candidates.append((si, process, step))
+        elif step is not None and step.kind is Kind.KUMPUL:
+            collecting.append(step.no)
+    if task_step_instance_id is not None:
+        chosen = [c for c in candidates if c[0].id == task_step_instance_id]
+        if chosen:
+            candidates = chosen
+    if not candidates and collecting:
+        raise ServiceError(
+            f"Langkah {collecting[0]} adalah pengumpulan data: file data bidang disimpan di "
+            "luar bot. Tandai bidang yang datanya sudah masuk dengan tombolnya pada pesan "
+            "tugas, lalu tekan ✅ Selesai."
+        )
+    if not candidates:
+        raise ServiceError(
+            "Saat ini tidak ada langkah yang menunggu dokumen dari Anda. "
+            "Ketik /tugas untuk melihat tugas Anda."
+        )
+    if len(candidates) == 1:
+        si, _, step = candidates[0]
+        return UploadTarget("step", si.id, accepted=step.berkas)
+    accepted = tuple(sorted({t for c in candidates for t in c[2].berkas}))
+    return UploadTarget(
+        "ask",
+        steps=[(si.id, f"{p.title} · Langkah {si.step_no}") for si, p, _ in candidates],
+        accepted=accepted,
+    )
+
+
+async def receive_upload(
+    rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, si_id: int, file: FileIn
+) -> Reply:
+    si, process = await load_step(session, si_id)
+    sop = await act_on_step(
+        rt, session, now, actor, si, process, engine.Upload(si.step_no), upload_file=file
+    )
+    await clear_prompt(session, actor.id)
+    state = ProcessState.from_json(process.state)
+    nxt = (
+        f" Diteruskan ke Langkah {state.current} "
+        f"({texts.role_name(sop, sop.step(state.current).role)})."
+        if state.current
+        else ""
+    )
+    return Reply(f"✅ Dokumen {file.file_name} diterima untuk Langkah {si.step_no}.{nxt}")
+
+
+async def receive_revision_file(
+    rt: Runtime,
+    session: AsyncSession,
+    now: datetime,
+    actor: Actor,
+    si_id: int,
+    file: FileIn,
+    caption: str | None,
+) -> Reply:
+    si, process = await load_step(session, si_id)
+    prompt = await session.get(PendingPrompt, actor.id)
+    if si.finished_at is not None or prompt is None:
+        await clear_prompt(session, actor.id)
+        raise ServiceError(await already_done_message(session, si, rt.settings.timezone))
+    if caption and caption.strip():
+        return await revise(rt, session, now, actor, si, process, caption.strip(), prompt, file)
+    # Keep the file with the prompt and wait for the note.
+    prompt.data = {**prompt.data, "file": file.__dict__}
+    return Reply("📎 File koreksi diterima. Sekarang tulis catatan revisinya.")
+
+
+async def ask_upload_step(
+    session: AsyncSession, now: datetime, actor: Actor, target: UploadTarget, file: FileIn
+) -> Reply:
+    await set_prompt(session, now, actor.id, "pilih_unggah", file=file.__dict__)
+    buttons: Buttons = []
+    for si_id, label in target.steps:
+        token = await add_token(
+            session, now, "pilih_unggah", step_instance_id=None, arg=str(si_id), person_id=actor.id
+        )
+        buttons.append([(label, token)])
+    cancel = await add_token(session, now, "batal", person_id=actor.id)
+    buttons.append([("✖️ Batal", cancel)])
+    return Reply(
+        "Dokumen diterima.",
+        message="Dokumen ini untuk tugas yang mana?",
+        message_buttons=buttons,
+    )

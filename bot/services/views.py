@@ -1,0 +1,162 @@
+"""Task cards: what a step's holder reads and the buttons under it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import texts
+from bot.runtime import Runtime
+from bot.services.common import Buttons, latest_document, new_token, send, send_document
+from bot.sop.model import Kind, SopDefinition, Step
+from bot.workflow import engine
+from bot.workflow.engine import ProcessState
+from storage.models import ActionToken, Document, Person, Process, RevisionNote, StepInstance
+
+
+async def task_view(
+    rt: Runtime, session: AsyncSession, process: Process, si: StepInstance, sop: SopDefinition
+) -> tuple[texts.TaskView, Document | None]:
+    step = sop.step(si.step_no)
+    state = ProcessState.from_json(process.state)
+    notes_rows = (
+        await session.execute(
+            select(StepInstance.step_no, StepInstance.note, Person.name)
+            .join(Person, Person.id == StepInstance.actor_id)
+            .where(
+                StepInstance.process_id == process.id,
+                StepInstance.note.is_not(None),
+                StepInstance.outcome == engine.DONE,
+            )
+            .order_by(StepInstance.id)
+        )
+    ).all()
+    notes = [(f"{name} (langkah {no})", note) for no, note, name in notes_rows]
+    revision = None
+    if si.round and step.kind is Kind.UNGGAH:
+        row = (
+            await session.execute(
+                select(RevisionNote, Person.name)
+                .join(Person, Person.id == RevisionNote.reviewer_id)
+                .where(RevisionNote.process_id == process.id, RevisionNote.to_step == step.no)
+                .order_by(RevisionNote.id.desc())
+                .limit(1)
+            )
+        ).first()
+        if row is not None and row[0].round == si.round:
+            revision = (row[0].round, row[1], row[0].note)
+    doc = await latest_document(session, process.id)
+    view = texts.TaskView(
+        sop=sop,
+        process_id=process.id,
+        title=process.title,
+        step=step,
+        deadline=si.deadline_at,
+        tz=rt.settings.timezone,
+        arahan=process.arahan,
+        notes=notes,
+        revision=revision,
+        document_name=f"{doc.file_name} (versi {doc.version})" if doc else None,
+        checklist=state.checklist if step.kind is Kind.KUMPUL else None,
+        bidang=state.bidang,
+    )
+    return view, doc
+
+
+_LABELS = {
+    "setuju": "✅ Setuju",
+    "setuju_ttd": "✅ Setuju & Tanda tangani",
+    "revisi": "✏️ Revisi",
+    "selesai": "✅ Selesai",
+    "catatan": "📝 Teruskan dengan catatan",
+}
+
+
+def buttons_for(
+    tokens: list[ActionToken], checklist: dict[str, str] | None, bidang: tuple[str, ...] = ()
+) -> Buttons:
+    """Rows of buttons in a fixed order: checklist rows (in bidang order), then the actions."""
+    order = {b: i for i, b in enumerate(bidang)}
+    ticks = sorted((t for t in tokens if t.action == "centang"), key=lambda t: order.get(t.arg, 0))
+    rows: Buttons = []
+    for t in ticks:
+        mark = "✅" if checklist is not None and t.arg in checklist else "⬜"
+        rows.append([(f"{mark} {t.arg}", t.token)])
+    by_action = {t.action: t.token for t in tokens}
+    main = [(label, by_action[a]) for a, label in _LABELS.items() if a in by_action]
+    if main:
+        rows.append(main)
+    return rows
+
+
+_TOKENS_BY_KIND: dict[Kind, tuple[str, ...]] = {
+    Kind.DISPOSISI: ("selesai", "catatan"),
+    Kind.TUGAS: ("selesai",),
+    Kind.UNGGAH: (),
+    Kind.KUMPUL: ("selesai",),
+    Kind.PERIKSA: ("setuju", "revisi"),
+    Kind.TANDA_TANGAN: ("setuju_ttd", "revisi"),
+}
+
+
+async def step_tokens(session: AsyncSession, si_id: int) -> list[ActionToken]:
+    return list(
+        (
+            await session.scalars(
+                select(ActionToken)
+                .where(ActionToken.step_instance_id == si_id)
+                .order_by(ActionToken.created_at, ActionToken.token)
+            )
+        ).all()
+    )
+
+
+async def make_step_tokens(
+    session: AsyncSession, now: datetime, si: StepInstance, step: Step, bidang: tuple[str, ...]
+) -> list[ActionToken]:
+    made = []
+    if step.kind is Kind.KUMPUL:
+        for b in bidang:
+            made.append(
+                ActionToken(
+                    token=new_token(),
+                    step_instance_id=si.id,
+                    action="centang",
+                    arg=b,
+                    created_at=now,
+                )
+            )
+    for action in _TOKENS_BY_KIND[step.kind]:
+        made.append(
+            ActionToken(token=new_token(), step_instance_id=si.id, action=action, created_at=now)
+        )
+    session.add_all(made)
+    return made
+
+
+async def notify_task(
+    rt: Runtime,
+    session: AsyncSession,
+    now: datetime,
+    process: Process,
+    si: StepInstance,
+    sop: SopDefinition,
+    people: list[Person],
+    late_by: str | None = None,
+) -> None:
+    view, doc = await task_view(rt, session, process, si, sop)
+    view.late_by = late_by
+    tokens = await step_tokens(session, si.id)
+    buttons = buttons_for(tokens, view.checklist, view.bidang)
+    for person in people:
+        if doc is not None and late_by is None:
+            send_document(
+                session,
+                now,
+                person.telegram_id,
+                doc,
+                f"📄 {process.title} — {doc.file_name} (versi {doc.version})",
+            )
+        send(session, now, person.telegram_id, texts.task_text(view), buttons, si.id)
