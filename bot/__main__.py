@@ -77,18 +77,9 @@ def cmd_run(_: argparse.Namespace) -> int:
 
     rt = Runtime.build(settings, make_sessions(make_engine(settings.database_url)), Clock())
     app = build_app(rt)
-    if settings.webhook_url:
-        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-        app.run_webhook(
-            listen=settings.webhook_listen,
-            port=settings.webhook_port,
-            webhook_url=settings.webhook_url,
-            secret_token=secret,  # Telegram's header is checked by PTB on every request
-            url_path=settings.webhook_url.rsplit("/", 1)[-1],
-            bootstrap_retries=-1,  # a Bot API hiccup at start must not stop the bot
-        )
-    else:
-        app.run_polling(allowed_updates=["message", "callback_query"], bootstrap_retries=-1)
+    from handlers.runner import serve
+
+    asyncio.run(serve(app))
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from datetime import timedelta
 
 from telegram import BotCommand, BotCommandScopeChat
 from telegram.error import TelegramError
@@ -14,6 +15,7 @@ import handlers
 from bot import texts
 from bot.runtime import Runtime
 from bot.services import reminders
+from handlers import inbox
 from handlers.common import BotContext
 from handlers.outbox import deliver
 
@@ -23,11 +25,17 @@ log = logging.getLogger(__name__)
 async def tick(context: BotContext) -> None:
     """Every SCAN_INTERVAL_SECONDS: what is due in the database goes out."""
     rt = context.rt
+    now = rt.clock.now()
     try:
-        await reminders.scan(rt, rt.clock.now())
+        await reminders.scan(rt, now)
     except Exception:  # one bad row must not stop the outbox below
         log.exception("reminder scan failed")
     await deliver(context.application)
+    data = context.application.bot_data
+    if now >= data.get("forget_at", now):
+        data["forget_at"] = now + timedelta(hours=1)
+        with contextlib.suppress(Exception):  # housekeeping; tried again in an hour
+            await inbox.forget_old(rt, now)
 
 
 async def _post_init(app: Application) -> None:
@@ -57,6 +65,7 @@ def build_app(rt: Runtime, request: BaseRequest | None = None) -> Application:
         # Paces bursts to Telegram's global limits; 429s are retried by the outbox itself.
         .rate_limiter(AIORateLimiter(max_retries=0))
         .concurrent_updates(False)
+        .updater(None)  # updates come through our durable inbox (handlers/inbox.py)
         .post_init(_post_init)
     )
     if request is not None:

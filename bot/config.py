@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     time_scale: float = 1.0
     scan_interval_seconds: float = 5.0
     outbox_lease_seconds: float = 30.0  # a crashed sender's rows are taken over after this
+    inbox_lease_seconds: float = 30.0  # a crashed process's updates are handled after this
+    inbox_keep_days: float = 7.0  # handled updates are deleted after this
+    download_timeout_seconds: float = 30.0  # one slow getFile/download answers, never hangs
 
     reminder_interval_minutes: float = 60.0
     escalation_multiple: float = 2.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.bounds import fit
 from bot.sop.model import Kind, SopDefinition, Step
 from bot.timefmt import when
 
@@ -31,7 +32,80 @@ NO_PROMPT_TEXT = (
     "atau /bantuan untuk bantuan."
 )
 EMPTY_NOTE = "Catatan revisi tidak boleh kosong. Tulis apa yang perlu diperbaiki."
+EMPTY_CATATAN = "Catatan tidak boleh kosong. Silakan tulis catatannya."
+ALREADY = (
+    "Tombol ini sudah diproses oleh orang lain sesaat yang lalu. "
+    "Ketik /tugas untuk melihat tugas Bapak/Ibu."
+)
+PROCESS_NOT_FOUND = (
+    "Proses dengan nomor tersebut tidak ditemukan. Ketik /status untuk melihat proses yang "
+    "berjalan, atau /status NOMOR (mis. /status 12)."
+)
+CATATAN_USAGE = (
+    "Tulis nomor prosesnya, mis. /catatan 12. Nomor proses ada pada /status dan pada kartu tugas."
+)
+PHOTO_NOT_DOCUMENT = "Langkah ini memerlukan dokumen, bukan foto. Kirim sebagai file (📎 → File)."
+NOT_UNDERSTOOD = (
+    "Maaf, bot hanya memahami perintah, tombol, teks jawaban, dan dokumen "
+    f"({ACCEPTED_HINT}). Ketik /bantuan."
+)
+UNEXPECTED = (
+    "Maaf, terjadi gangguan saat memproses pesan Bapak/Ibu; tidak ada yang berubah. "
+    "Silakan coba lagi sebentar lagi."
+)
 CANCELLED = "Dibatalkan. Tidak ada yang diubah."
+DISK_ERROR = (
+    "Maaf, penyimpanan berkas di server bermasalah; admin sudah diberi tahu. "
+    "Tidak ada yang berubah. Silakan kirim ulang nanti."
+)
+DOWNLOAD_FAILED = (
+    "Maaf, file gagal diunduh dari Telegram (jaringan lambat atau terputus). "
+    "Tidak ada yang berubah. Silakan kirim ulang sebentar lagi."
+)
+EMPTY_FILE = "File kosong (0 byte). Periksa file Anda lalu kirim ulang."
+NOTE_PREVIEW = 300  # characters of a note shown on a card; the rest via /catatan
+
+
+def welcome(name: str, role: str) -> str:
+    return (
+        f"Selamat datang, {name}! Anda terdaftar sebagai {role}. Tugas Anda akan datang di "
+        "chat ini. Ketik /bantuan untuk melihat perintah."
+    )
+
+
+def invite_text(role: str, ttl_hours: float, link: str) -> str:
+    return (
+        f"Tautan undangan untuk {role} (sekali pakai, berlaku {ttl_hours:g} jam):\n{link}\n\n"
+        "Kirimkan kepada yang bersangkutan; cukup buka tautan dan tekan Start."
+    )
+
+
+def too_big(size: int, limit_mb: int) -> str:
+    return (
+        f"Ukuran file {size / 1048576:.1f} MB melebihi batas {limit_mb} MB yang dapat diunduh "
+        "bot dari Telegram. Perkecil/kompres file lalu kirim lagi "
+        "(admin dapat menaikkan batas dengan server Bot API sendiri)."
+    )
+
+
+def more_notes(process_id: int) -> str:
+    return f" (selengkapnya: /catatan {process_id})"
+
+
+def disk_alert(error: str) -> str:
+    return (
+        "⚠️ Penyimpanan berkas di server bermasalah; file dari pengguna tidak dapat disimpan.\n"
+        f"Rincian: {error}\nMohon periksa ruang disk dan izin folder FILES_DIR."
+    )
+
+
+def send_refused(chat_id: int, error: str) -> str:
+    return (
+        f"⚠️ Telegram menolak pesan bot ke chat {chat_id}: {error}\n"
+        "Ini kesalahan pada bot, bukan pada penerima. Penerima tetap dapat membuka tugasnya "
+        "dengan /tugas. Mohon teruskan pesan ini kepada tim IT."
+    )
+
 
 COMMANDS = [
     ("tugas", "Tugas saya yang masih terbuka"),
@@ -93,13 +167,14 @@ def task_text(view: TaskView) -> str:
     if step.output:
         lines.append(f"📤 Output: {step.output}")
     lines.append(f"⏱ Waktu standar: {step.waktu} · Tenggat: {when(view.deadline, view.tz)}")
+    more = more_notes(view.process_id)
     if view.arahan:
-        lines += ["", f"🗒 Arahan: {view.arahan}"]
-    for who, note in view.notes:
-        lines.append(f"💬 Catatan {who}: {note}")
+        lines += ["", f"🗒 Arahan: {fit(view.arahan, NOTE_PREVIEW, more)}"]
+    for who, note in view.notes[-3:]:  # the latest; /catatan has them all
+        lines.append(f"💬 Catatan {who}: {fit(note, NOTE_PREVIEW, more)}")
     if view.revision:
         round_, reviewer, note = view.revision
-        lines += ["", f"✏️ REVISI ke-{round_} dari {reviewer}:", note]
+        lines += ["", f"✏️ REVISI ke-{round_} dari {reviewer}:", fit(note, 2 * NOTE_PREVIEW, more)]
     if view.document_name:
         lines.append(f"📄 Dokumen terkini: {view.document_name} (terlampir di atas)")
     lines.append("")

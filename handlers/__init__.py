@@ -10,29 +10,31 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import chat
+from handlers import chat, commands, files
 from handlers.common import register_identify
 
 
 def register(app: Application) -> None:
     register_identify(app)
-    private = filters.ChatType.PRIVATE
-    commands = {
-        "start": chat.cmd_start,
-        "mulai": chat.cmd_mulai,
-        "tugas": chat.cmd_tugas,
-        "status": chat.cmd_status,
-        "bantuan": chat.cmd_help,
-        "help": chat.cmd_help,
-        "batal": chat.cmd_batal,
-        "undang": chat.cmd_undang,
-        "orang": chat.cmd_orang,
+    # New messages in private chats only: edits, channel posts and groups are ignored.
+    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+    named = {
+        "start": commands.cmd_start,
+        "mulai": commands.cmd_mulai,
+        "tugas": commands.cmd_tugas,
+        "status": commands.cmd_status,
+        "catatan": commands.cmd_catatan,
+        "bantuan": commands.cmd_help,
+        "help": commands.cmd_help,
+        "batal": commands.cmd_batal,
+        "undang": commands.cmd_undang,
+        "orang": commands.cmd_orang,
     }
-    for name, callback in commands.items():
+    for name, callback in named.items():
         app.add_handler(CommandHandler(name, callback, filters=private))
-    app.add_handler(MessageHandler(private & filters.COMMAND, chat.cmd_unknown))
+    app.add_handler(MessageHandler(private & filters.COMMAND, commands.cmd_unknown))
     app.add_handler(CallbackQueryHandler(chat.on_button))
-    app.add_handler(MessageHandler(private & (filters.Document.ALL | filters.PHOTO), chat.on_file))
+    app.add_handler(MessageHandler(private & (filters.Document.ALL | filters.PHOTO), files.on_file))
     app.add_handler(MessageHandler(private & filters.TEXT, chat.on_text))
     app.add_handler(MessageHandler(private & ~filters.TEXT & ~filters.COMMAND, chat.on_other))
     app.add_error_handler(chat.on_error)

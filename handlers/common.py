@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot
+from telegram.error import TelegramError
+from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot, TypeHandler
 
 from bot import texts
+from bot.bounds import MAX_BUTTON, one_line
 from bot.people import Actor, add_person, find_actor
 from bot.runtime import Runtime
 from bot.services.common import Buttons
@@ -29,21 +33,14 @@ def markup(buttons: Buttons | None) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton(label, callback_data=CALLBACK_PREFIX + token)
+                InlineKeyboardButton(
+                    one_line(label, MAX_BUTTON), callback_data=CALLBACK_PREFIX + token
+                )
                 for label, token in row
             ]
             for row in buttons
         ]
     )
-
-
-def kick_outbox(context: BotContext) -> None:
-    """Deliver what the last transaction queued, without waiting for the next tick."""
-    from handlers.outbox import deliver
-
-    if not context.application.bot_data.get("kick", True):
-        return  # handler tests deliver explicitly, for deterministic order
-    context.application.create_task(deliver(context.application), update="outbox")
 
 
 async def identify(update: object, context: BotContext) -> None:
@@ -62,9 +59,12 @@ async def identify(update: object, context: BotContext) -> None:
             # Admins come from ADMIN_IDS; give them a person row so prompts and logs work.
             await add_person(session, now, user.id, user.full_name, [])
             actor = await find_actor(session, user.id, now, rt.settings.admin_ids)
-        if actor is not None and actor.person.started_at is None:
-            # Any message from them means they pressed Start: the bot can now write to them.
-            actor.person.started_at = now
+        if actor is not None and (
+            actor.person.started_at is None or actor.person.unreachable_reason is not None
+        ):
+            # Any message from them means they pressed Start (or unblocked the bot): the bot
+            # can write to them again. Only then is this a write; most updates read only.
+            actor.person.started_at = actor.person.started_at or now
             actor.person.unreachable_reason = None
     context.actor = actor
     if actor is not None:
@@ -73,13 +73,13 @@ async def identify(update: object, context: BotContext) -> None:
     if update.message and (update.message.text or "").startswith("/start "):
         return
     if update.callback_query is not None:
-        await update.callback_query.answer(texts.STRANGER, show_alert=True)
+        with contextlib.suppress(TelegramError):
+            await update.callback_query.answer(texts.STRANGER, show_alert=True)
     elif message is not None and update.effective_chat and update.effective_chat.type == "private":
-        await message.reply_text(texts.STRANGER)
+        with contextlib.suppress(TelegramError):
+            await message.reply_text(texts.STRANGER)
     raise ApplicationHandlerStop
 
 
 def register_identify(app: Application) -> None:
-    from telegram.ext import TypeHandler
-
     app.add_handler(TypeHandler(Update, identify), group=-1)

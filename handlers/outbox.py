@@ -3,7 +3,14 @@
 Per chat, messages go out strictly in order (a later one waits while an earlier one is
 retried). Rows are claimed with a compare-and-set update, so several bot processes on one
 database never send the same row twice. 429 waits `retry_after`; network errors and 5xx
-back off; permanent errors (blocked, chat not found) are recorded for the admins.
+back off; 403 (blocked, never started) marks the person unreachable for the admins; any
+other 400 is a bug in the bot, logged and reported to the admins, never blamed on the person.
+Every text is bounded to Telegram's limits here, the last gate before the Bot API.
+
+At-least-once: a process killed between Telegram accepting a message and the row being
+marked sent sends it again after the lease. For a task card that would leave two live cards,
+so a card re-sent after such an uncertain attempt closes the copy nobody recorded (see
+`_close_orphans`).
 """
 
 from __future__ import annotations
@@ -13,16 +20,20 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application
 
+from bot import texts
+from bot.bounds import MAX_CAPTION, MAX_TEXT, fit
 from bot.runtime import Runtime
+from bot.services.common import enqueue
 from handlers.common import markup
 from storage.models import Outbox, Person
 
 log = logging.getLogger(__name__)
 BATCH = 200
+ORPHAN_SCAN = 20  # message ids below a re-sent card that may hold its unrecorded twin
 
 
 async def deliver(app: Application) -> int:
@@ -75,8 +86,17 @@ async def _claim(rt: Runtime) -> list[Outbox]:
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount == 1:
+                # A lease that ran out without a record: the send may have gone through.
+                row.uncertain = row.claimed_until is not None  # type: ignore[attr-defined]
                 claimed.append(row)
         return claimed
+
+
+async def deliver_now(app: Application, rows: list[Outbox]) -> None:
+    """Send rows this process claimed when it wrote them (replies to the person who acted),
+    right after their transaction committed; if it dies first, the lease hands them over."""
+    for row in rows:
+        await _send(app, row)
 
 
 async def _send(app: Application, row: Outbox) -> bool:
@@ -85,13 +105,17 @@ async def _send(app: Application, row: Outbox) -> bool:
     message_id: int | None = None
     error: str | None = None
     retry_in: float | None = None
-    permanent = False
+    permanent = bug = False
     try:
         if row.method == "send_message":
             msg = await bot.send_message(
-                row.chat_id, row.payload["text"], reply_markup=markup(row.payload.get("buttons"))
+                row.chat_id,
+                fit(row.payload["text"], MAX_TEXT),
+                reply_markup=markup(row.payload.get("buttons")),
             )
             message_id = msg.message_id
+            if getattr(row, "uncertain", False) and row.payload.get("buttons"):
+                await _close_orphans(app, row.chat_id, message_id)
         elif row.method == "send_document":
             msg = await _send_document(app, row)
             message_id = msg.message_id
@@ -113,13 +137,15 @@ async def _send(app: Application, row: Outbox) -> bool:
         permanent, error = True, f"Forbidden: {exc.message}"
     except BadRequest as exc:
         permanent, error = True, f"BadRequest: {exc.message}"
+        if "chat not found" not in exc.message.lower():
+            bug = True
     except NetworkError as exc:  # includes TimedOut and 5xx answers
         retry_in, error = min(2.0 ** (row.attempts + 1), 300.0), f"{type(exc).__name__}: {exc}"
     except TelegramError as exc:
         retry_in, error = min(2.0 ** (row.attempts + 1), 300.0), f"{type(exc).__name__}: {exc}"
     except (OSError, ValueError) as exc:
         permanent, error = True, f"{type(exc).__name__}: {exc}"
-    await _record(rt, row, message_id, error, retry_in, permanent)
+    await _record(rt, row, message_id, error, retry_in, permanent, bug)
     return error is None
 
 
@@ -129,16 +155,15 @@ def _seconds(value: object) -> float:
 
 async def _send_document(app: Application, row: Outbox):  # type: ignore[no-untyped-def]
     payload = row.payload
+    caption = fit(payload.get("caption") or "", MAX_CAPTION) or None
     try:
-        return await app.bot.send_document(
-            row.chat_id, payload["file_id"], caption=payload.get("caption")
-        )
+        return await app.bot.send_document(row.chat_id, payload["file_id"], caption=caption)
     except BadRequest:
         # The file id may not be valid for this bot/server any more: send our stored copy.
         path = Path(payload["path"])
         with path.open("rb") as fh:
             return await app.bot.send_document(
-                row.chat_id, fh, filename=payload.get("file_name"), caption=payload.get("caption")
+                row.chat_id, fh, filename=payload.get("file_name"), caption=caption
             )
 
 
@@ -160,12 +185,37 @@ async def _close_task(app: Application, row: Outbox) -> None:
         await _edit(app, row.chat_id, message_id, row.payload["text"], None)
 
 
+async def _close_orphans(app: Application, chat_id: int, sent_id: int) -> None:
+    """Remove the buttons of bot messages between the last recorded send in this chat and
+    the card just sent: everything with buttons goes through this outbox and is recorded,
+    so a message there with buttons is the twin a killed process sent and never recorded.
+    (Telegram numbers a private chat's messages in order; other messages in the range are
+    the person's own or have no buttons, and Telegram refuses those edits harmlessly.)"""
+    rt: Runtime = app.bot_data["rt"]
+    async with rt.sessions() as session:
+        floor = await session.scalar(
+            select(func.max(Outbox.message_id)).where(
+                Outbox.chat_id == chat_id,
+                Outbox.method.in_(("send_message", "send_document")),
+                Outbox.message_id < sent_id,
+            )
+        )
+    for message_id in range(sent_id - 1, max(floor or 0, sent_id - 1 - ORPHAN_SCAN), -1):
+        try:
+            await app.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+            log.warning("closed an unrecorded copy %s in chat %s", message_id, chat_id)
+        except BadRequest:
+            continue  # not ours, no buttons, or gone
+
+
 async def _edit(app: Application, chat_id: int, message_id: int, text: str, buttons) -> None:  # type: ignore[no-untyped-def]
     try:
-        await app.bot.edit_message_text(text, chat_id, message_id, reply_markup=markup(buttons))
+        await app.bot.edit_message_text(
+            fit(text, MAX_TEXT), chat_id, message_id, reply_markup=markup(buttons)
+        )
     except BadRequest as exc:
         # Already edited, or deleted by the user: nothing left to change.
-        if "not modified" not in exc.message and "not found" not in exc.message:
+        if not any(m in exc.message for m in ("not modified", "not found", "can't be edited")):
             raise
 
 
@@ -176,12 +226,21 @@ async def _record(
     error: str | None,
     retry_in: float | None,
     permanent: bool,
+    bug: bool = False,
 ) -> None:
     now = rt.clock.now()
     async with rt.sessions.begin() as session:
         values: dict = {"attempts": row.attempts + 1, "claimed_until": None}
         if error is None:
             values |= {"status": "sent", "sent_at": now, "message_id": message_id}
+        elif bug:
+            # Telegram refused what the bot wrote: our fault, not the person's.
+            values |= {"status": "failed", "last_error": error}
+            log.error("outbox %s (%s) to %s refused: %s", row.id, row.method, row.chat_id, error)
+            if not row.payload.get("alert"):
+                alert = {"text": texts.send_refused(row.chat_id, error), "alert": True}
+                for admin in rt.settings.admin_ids:
+                    enqueue(session, now, admin, "send_message", alert)
         elif permanent:
             values |= {"status": "failed", "last_error": error}
             log.warning("outbox %s to %s failed for good: %s", row.id, row.chat_id, error)

@@ -45,6 +45,7 @@ from typing import Any
 from tests.e2e.conftest import PEOPLE, TOKEN, BotProcess, launch
 from tests.e2e.test_sop_flows import collect, mulai, step
 from tests.fakebotapi import FakeBotApi, FakeUser
+from tests.samples import sample
 
 WAIT = 60.0  # every wait for the bot (the outbox lease after a kill is 3 s, 5xx back off)
 KILL_PAUSE = 0.5  # after the answer, before SIGKILL
@@ -330,7 +331,9 @@ class FaultRun:
             return [Action(f"{label} checklist", checklist, answer, False, False)]
 
         if v.kind == "unggah":
-            data = f"{title} langkah {v.no} versi {v.occurrence + 1}".encode()
+            ext = {5: "docx", 8: "pdf"}.get(v.no, "pdf")
+            tag = f"{title} langkah {v.no} versi {v.occurrence + 1}"
+            data = sample(f"x.{ext}", tag)
             if v.no in run.sop.drafts:
                 run.final = data  # visits are in order: the last draft wins
             photo = run.sop is LAKIP and v.no == 10 and run.receipt_photo
@@ -338,9 +341,8 @@ class FaultRun:
             async def upload() -> None:
                 await self.take(v.actor, title, v.no, v.occurrence)
                 if photo:
-                    await user.send_photo(b"\xff\xd8\xff\xe0 " + data)
+                    await user.send_photo(sample("x.jpg", tag))
                 else:
-                    ext = {5: "docx", 8: "pdf"}.get(v.no, "pdf")
                     await user.send_document(data, f"langkah{v.no}_v{v.occurrence + 1}.{ext}")
 
             return [Action(f"{label} unggah", upload, answer)]
@@ -357,7 +359,9 @@ class FaultRun:
 
         async def revise_note() -> None:
             if run.note_as_file:
-                await user.send_document(b"koreksi " + title.encode(), "koreksi.pdf", caption=note)
+                await user.send_document(
+                    sample("koreksi.pdf", f"koreksi {title}"), "koreksi.pdf", caption=note
+                )
             else:
                 await user.send(note)
 

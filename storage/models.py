@@ -213,6 +213,27 @@ class Outbox(Base):
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
 
 
+class Inbox(Base):
+    """Every update, stored before Telegram is told it arrived, then handled from here.
+
+    A crash at any instant loses nothing (polling confirms the offset only past stored rows;
+    the webhook answers 200 only after storing) and handles nothing twice (`handled_at` is set
+    in the same transaction as the action it caused). Claims are leases, like the outbox.
+    """
+
+    __tablename__ = "inbox"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chat_id: Mapped[int] = mapped_column(BigInteger)  # per-chat order key
+    payload: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(16))
+    claimed_until: Mapped[datetime | None]
+    handled_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_inbox_pending", "handled_at", "update_id"),)
+
+
 class DigestRun(Base):
     """One row per person per day: the morning digest goes out once, whatever the restarts."""
 
@@ -229,6 +250,7 @@ __all__ = [
     "Base",
     "DigestRun",
     "Document",
+    "Inbox",
     "Invite",
     "Outbox",
     "PendingPrompt",

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
+from bot.bounds import clean_note
 from bot.people import Actor, holders
 from bot.runtime import Runtime
 from bot.services.common import (
@@ -310,7 +311,7 @@ async def answer_step_prompt(
     if si.finished_at is not None:
         await clear_prompt(session, actor.id)
         raise ServiceError(await already_done_message(session, si, rt.settings.timezone))
-    text = text.strip()
+    text = clean_note(text)  # zero-width characters alone say nothing
     match prompt.kind:
         case "catatan_revisi":
             if not text:
@@ -320,7 +321,7 @@ async def answer_step_prompt(
             return await revise(rt, session, now, actor, si, process, text, prompt, file)
         case "catatan_disposisi":
             if not text:
-                raise ServiceError("Catatan tidak boleh kosong.")
+                raise ServiceError(texts.EMPTY_CATATAN)
             await act_on_step(
                 rt, session, now, actor, si, process, engine.Complete(si.step_no, note=text)
             )

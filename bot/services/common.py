@@ -120,18 +120,22 @@ def enqueue(
     method: str,
     payload: dict[str, Any],
     step_instance_id: int | None = None,
-) -> None:
-    """Queue one Bot API call in the current transaction; the outbox sender delivers it."""
-    session.add(
-        Outbox(
-            chat_id=chat_id,
-            method=method,
-            payload=payload,
-            next_attempt_at=now,
-            created_at=now,
-            step_instance_id=step_instance_id,
-        )
+    claimed_until: datetime | None = None,
+) -> Outbox:
+    """Queue one Bot API call in the current transaction; the outbox sender delivers it.
+    `claimed_until`: the caller sends it itself right after commit (a reply to the person
+    who acted); if it dies first, the outbox takes the row over when that time has passed."""
+    row = Outbox(
+        chat_id=chat_id,
+        method=method,
+        payload=payload,
+        next_attempt_at=now,
+        created_at=now,
+        step_instance_id=step_instance_id,
+        claimed_until=claimed_until,
     )
+    session.add(row)
+    return row
 
 
 def send(
@@ -153,7 +157,7 @@ def send_document(
         "file_id": doc.telegram_file_id,
         "path": doc.path,
         "file_name": doc.file_name,
-        "caption": caption[:1024],
+        "caption": caption,
     }
     enqueue(session, now, chat_id, "send_document", payload)
 

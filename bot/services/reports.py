@@ -13,12 +13,18 @@ from bot.runtime import Runtime
 from bot.services import common as svc
 from bot.services import views
 from bot.timefmt import short_when, span
-from storage.models import Person, Process, StepInstance
+from storage.models import Person, Process, RevisionNote, StepInstance
 
 
-async def queue_open_tasks(rt: Runtime, session: AsyncSession, now: datetime, actor: Actor) -> int:
+async def queue_open_tasks(
+    rt: Runtime, session: AsyncSession, now: datetime, actor: Actor
+) -> svc.Reply:
     """/tugas: send every open task of this person again, with its buttons."""
     rows = await svc.open_steps(session, actor)
+    if not rows:
+        return svc.Reply("Tidak ada tugas terbuka untuk Anda saat ini. 👍")
+    chat = actor.person.telegram_id
+    svc.send(session, now, chat, f"Anda punya {len(rows)} tugas terbuka:")
     for si, process in rows:
         sop = svc.sop_of(rt, process)
         view, _ = await views.task_view(rt, session, process, si, sop)
@@ -27,8 +33,37 @@ async def queue_open_tasks(rt: Runtime, session: AsyncSession, now: datetime, ac
         buttons = views.buttons_for(
             await views.step_tokens(session, si.id), view.checklist, view.bidang
         )
-        svc.send(session, now, actor.person.telegram_id, texts.task_text(view), buttons, si.id)
-    return len(rows)
+        svc.send(session, now, chat, texts.task_text(view), buttons, si.id)
+    return svc.Reply("")
+
+
+async def notes_text(rt: Runtime, session: AsyncSession, process: Process) -> str:
+    """/catatan N: the arahan and every note of a process, in full, oldest first."""
+    tz = rt.settings.timezone
+    lines = [f"🗒 Catatan proses #{process.id} {process.title}"]
+    if process.arahan:
+        lines += ["", f"Arahan: {process.arahan}"]
+    steps = (
+        await session.execute(
+            select(StepInstance.step_no, StepInstance.note, StepInstance.finished_at, Person.name)
+            .join(Person, Person.id == StepInstance.actor_id)
+            .where(StepInstance.process_id == process.id, StepInstance.note.is_not(None))
+        )
+    ).all()
+    revisions = (
+        await session.execute(
+            select(RevisionNote.from_step, RevisionNote.note, RevisionNote.created_at, Person.name)
+            .join(Person, Person.id == RevisionNote.reviewer_id)
+            .where(RevisionNote.process_id == process.id)
+        )
+    ).all()
+    entries = [(at, f"Langkah {no}, catatan {name}", note) for no, note, at, name in steps]
+    entries += [(at, f"Langkah {no}, revisi dari {name}", note) for no, note, at, name in revisions]
+    for at, label, note in sorted(entries, key=lambda e: e[0]):
+        lines += ["", f"{label} ({short_when(at, tz)}):", note]
+    if len(lines) == 1 or (len(lines) == 3 and process.arahan):
+        lines += ["", "Belum ada catatan lain pada proses ini."]
+    return "\n".join(lines)
 
 
 async def running_processes(session: AsyncSession) -> list[Process]:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
+from bot.bounds import clean_note, one_line
 from bot.people import Actor
 from bot.runtime import Runtime
 from bot.services.acting import apply_events
@@ -86,16 +87,19 @@ async def answer_text(
     prompt: PendingPrompt,
     text: str,
 ) -> Reply:
-    text = text.strip()
     match prompt.kind:
         case "mulai_judul":
+            text = one_line(text, 1000)
             if not 3 <= len(text) <= 200:
                 raise ServiceError('Judul/periode harus 3–200 karakter, mis. "LAKIP Tahun 2026".')
             return await _ask_arahan(session, now, actor, prompt, text)
         case "mulai_arahan":
-            if len(text) > 2000:
-                raise ServiceError("Arahan terlalu panjang (maksimal 2000 karakter).")
-            return await _ask_lampiran(session, now, actor, prompt, text or None)
+            text = clean_note(text)  # stored whole, shown shortened on cards
+            if not text:
+                raise ServiceError(
+                    "Arahan tidak boleh kosong. Tulis arahannya, atau tekan ➡️ Tanpa arahan."
+                )
+            return await _ask_lampiran(session, now, actor, prompt, text)
         case "mulai_lampiran":
             raise ServiceError(
                 "Kirim file Surat Edaran sebagai dokumen, atau tekan ▶️ Mulai tanpa lampiran."
@@ -203,8 +207,7 @@ async def finish(
         )
     return Reply(
         done,
-        edit=done if surat_edaran is None else None,
-        message=None if surat_edaran is None else done,
+        edit=done,  # the pressed /mulai prompt when started by button
     )
 
 

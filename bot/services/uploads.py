@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
+from bot.bounds import clean_note
 from bot.people import Actor
 from bot.runtime import Runtime
 from bot.services.acting import act_on_step, revise
@@ -114,8 +115,9 @@ async def receive_revision_file(
     if si.finished_at is not None or prompt is None:
         await clear_prompt(session, actor.id)
         raise ServiceError(await already_done_message(session, si, rt.settings.timezone))
-    if caption and caption.strip():
-        return await revise(rt, session, now, actor, si, process, caption.strip(), prompt, file)
+    note = clean_note(caption)
+    if note:
+        return await revise(rt, session, now, actor, si, process, note, prompt, file)
     # Keep the file with the prompt and wait for the note.
     prompt.data = {**prompt.data, "file": file.__dict__}
     return Reply("📎 File koreksi diterima. Sekarang tulis catatan revisinya.")
@@ -134,7 +136,7 @@ async def ask_upload_step(
     cancel = await add_token(session, now, "batal", person_id=actor.id)
     buttons.append([("✖️ Batal", cancel)])
     return Reply(
-        "Dokumen diterima.",
-        message="Dokumen ini untuk tugas yang mana?",
+        "",
+        message="Dokumen diterima. Dokumen ini untuk tugas yang mana?",
         message_buttons=buttons,
     )

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from tests.e2e.conftest import TOKEN, launch
 from tests.fakebotapi import FakeBotApi, FakeUser
+from tests.samples import sample
 
 WITA = ZoneInfo("Asia/Makassar")
 BIDANG = [
@@ -35,7 +36,9 @@ async def mulai(kadis: FakeUser, sop: str, title_button: str) -> None:
     await kadis.wait_for_text("Tulis arahan")
     await kadis.send("Mohon segera disusun sesuai Surat Edaran Sekda.")
     await kadis.wait_for_text("Surat Edaran")
-    await kadis.send_document(b"%PDF-1.4 surat edaran", "surat_edaran_sekda.pdf")
+    await kadis.send_document(
+        sample("surat_edaran_sekda.pdf", "%PDF-1.4 surat edaran"), "surat_edaran_sekda.pdf"
+    )
     await kadis.wait_for_text("Disposisi diberikan", timeout=20)
 
 
@@ -64,7 +67,7 @@ async def test_lakip_from_mulai_to_archive(server: FakeBotApi, tmp_path) -> None
         await collect(ani)
 
         await step(budi, 5)
-        await budi.send_document(b"draft v1", "draft_lakip_v1.docx")
+        await budi.send_document(sample("draft_lakip_v1.docx", "draft v1"), "draft_lakip_v1.docx")
         await budi.wait_for_text("diterima untuk Langkah 5")
         await jaf.press(await step(jaf, 6), "Setuju")
         await sek.press(await step(sek, 7), "Setuju")
@@ -73,11 +76,13 @@ async def test_lakip_from_mulai_to_archive(server: FakeBotApi, tmp_path) -> None
         await kadis.send("Capaian sasaran strategis 2 belum dianalisis.")
         revisi = await ani.wait_for_text("REVISI ke-1", timeout=20)
         assert "Langkah 5" in revisi["text"] and "Pak Kadis" in revisi["text"]
-        await ani.send_document(b"draft v2", "draft_lakip_v2.pdf")
+        await ani.send_document(sample("draft_lakip_v2.pdf", "draft v2"), "draft_lakip_v2.pdf")
         # Back to the Kadis who asked, not to the Jafung.
         await kadis.press(await step(kadis, 8), "Setuju")
         await step(jaf, 9)
-        await jaf.send_document(b"surat pengantar", "surat_pengantar.pdf")
+        await jaf.send_document(
+            sample("surat_pengantar.pdf", "surat pengantar"), "surat_pengantar.pdf"
+        )
         await step(ani, 10)
         await ani.send_photo(b"\xff\xd8\xff\xe0 receipt")
         await budi.press(await step(budi, 11), "Selesai")
@@ -85,7 +90,9 @@ async def test_lakip_from_mulai_to_archive(server: FakeBotApi, tmp_path) -> None
         for user in (kadis, sek, jaf, ani, budi):
             await user.wait_for_text("Proses selesai", timeout=20)
         final = await kadis.wait_for(lambda m: "Dokumen final" in (m.get("caption") or ""))
-        assert server.file_bytes(final["document"]["file_id"]) == b"draft v2"
+        assert server.file_bytes(final["document"]["file_id"]) == sample(
+            "draft_lakip_v2.pdf", "draft v2"
+        )
         # The status view shows every step done.
         await kadis.send("/status 1")
         status = await kadis.wait_for_text("Langkah 11")
@@ -106,16 +113,20 @@ async def test_pelaporan_kinerja_with_revision_at_paraf(server: FakeBotApi, tmp_
         await jaf.press(await step(jaf, 3), "Selesai")
         await collect(budi)
         await step(ani, 5)
-        await ani.send_document(b"draft", "draft_lkj.xlsx")
+        await ani.send_document(sample("draft_lkj.xlsx", "draft"), "draft_lkj.xlsx")
         await jaf.press(await step(jaf, 6), "Revisi")
         await jaf.wait_for_text("catatan revisi")
-        await jaf.send_document(b"coretan", "koreksi_jafung.pdf", caption="Perbaiki tabel 3")
+        await jaf.send_document(
+            sample("koreksi_jafung.pdf", "coretan"),
+            "koreksi_jafung.pdf",
+            caption="Perbaiki tabel 3",
+        )
         await ani.wait_for_text("Perbaiki tabel 3", timeout=20)
-        await ani.send_document(b"draft 2", "draft_lkj_v2.xlsx")
+        await ani.send_document(sample("draft_lkj_v2.xlsx", "draft 2"), "draft_lkj_v2.xlsx")
         await jaf.press(await step(jaf, 6), "Setuju")
         await sek.press(await step(sek, 7), "Setuju")
         await step(budi, 8)
-        await budi.send_document(b"final", "lkj_final.pdf")
+        await budi.send_document(sample("lkj_final.pdf", "final"), "lkj_final.pdf")
         await sek.press(await step(sek, 9), "Setuju")
         await kadis.press(await step(kadis, 10), "Setuju")
         await ani.press(await step(ani, 11), "Selesai")

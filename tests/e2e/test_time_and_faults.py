@@ -10,6 +10,7 @@ from collections import Counter
 from tests.e2e.conftest import launch
 from tests.e2e.test_sop_flows import collect, mulai, step
 from tests.fakebotapi import FakeBotApi
+from tests.samples import sample
 
 
 async def test_late_step_reminds_actor_then_superior(server: FakeBotApi, tmp_path) -> None:
@@ -60,7 +61,9 @@ async def test_sigkill_and_a_flaky_bot_api_lose_and_duplicate_nothing(
         await step(budi, 5)
 
         bot.kill()  # SIGKILL mid-flow, then a restart on the same database
-        await ani.send_document(b"draft v1", "draft_v1.pdf")  # arrives while the bot is down
+        await ani.send_document(
+            sample("draft_v1.pdf", "draft v1"), "draft_v1.pdf"
+        )  # arrives while the bot is down
         bot.start()
         await ani.wait_for_text("diterima untuk Langkah 5", timeout=30)
         server.stall("sendMessage", seconds=0.5, times=2)
@@ -76,14 +79,14 @@ async def test_sigkill_and_a_flaky_bot_api_lose_and_duplicate_nothing(
         await asyncio.sleep(0.5)
         bot.kill()
         bot.start()
-        await ani.send_document(b"draft v2", "draft_v2.pdf")
+        await ani.send_document(sample("draft_v2.pdf", "draft v2"), "draft_v2.pdf")
         await ani.wait_for_text("draft_v2.pdf diterima", timeout=30)
         await sek.press(await step(sek, 7), "Setuju")
         await kadis.press(await step(kadis, 8), "Setuju")
         await step(jaf, 9)
-        await jaf.send_document(b"pengantar", "pengantar.pdf")
+        await jaf.send_document(sample("pengantar.pdf", "pengantar"), "pengantar.pdf")
         await step(ani, 10)
-        await ani.send_document(b"tanda terima", "tanda_terima.pdf")
+        await ani.send_document(sample("tanda_terima.pdf", "tanda terima"), "tanda_terima.pdf")
         await budi.press(await step(budi, 11), "Selesai")
         for user in (kadis, sek, jaf, ani, budi):
             await user.wait_for_text("Proses selesai", timeout=30)

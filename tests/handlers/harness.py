@@ -14,16 +14,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from telegram import Update
 from telegram.request import BaseRequest, RequestData
 
 from bot.app import build_app
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.runtime import Runtime
+from handlers import inbox
 from handlers.outbox import deliver
 from storage.db import make_engine, make_sessions
 from storage.models import Base
+from tests.samples import sample
 
 BOT_ID = 999000
 TOKEN = f"{BOT_ID}:TEST-token"
@@ -133,6 +134,7 @@ class Harness:
         self.rt = Runtime.build(self.settings, make_sessions(self.engine), self.clock)
         self.app = build_app(self.rt, request=self.request)
         self.app.bot_data["kick"] = False  # tests deliver the outbox explicitly
+        self.dispatcher = inbox.Dispatcher(self.app)
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
 
@@ -152,8 +154,14 @@ class Harness:
         return {"id": uid, "is_bot": False, "first_name": f"User{uid}"}
 
     async def _process(self, data: dict[str, Any]) -> None:
+        """The production path: stored in the inbox, then handled from it."""
         data["update_id"] = next(self._update_ids)
-        await self.app.process_update(Update.de_json(data, self.app.bot))
+        await self.deliver_update(data)
+
+    async def deliver_update(self, data: dict[str, Any]) -> None:
+        """Hand one raw update to the bot (again, for a redelivery) and let it finish."""
+        await inbox.store(self.rt, [data])
+        await self.dispatcher.drain()
         await deliver(self.app)
 
     def _message(self, uid: int, **fields: Any) -> dict[str, Any]:
@@ -177,12 +185,14 @@ class Harness:
         self,
         uid: int,
         name: str,
-        content: bytes = b"%PDF-1.4 test",
+        content: bytes | None = None,
         mime: str | None = None,
         size: int | None = None,
         caption: str | None = None,
     ) -> None:
         file_id = f"file{next(self._message_ids)}"
+        if content is None:
+            content = sample(name, file_id)
         self.request.files[file_id] = content
         doc = {
             "file_id": file_id,
@@ -199,7 +209,7 @@ class Harness:
 
     async def photo(self, uid: int) -> None:
         file_id = f"photo{next(self._message_ids)}"
-        self.request.files[file_id] = b"\xff\xd8jpeg"
+        self.request.files[file_id] = b"\xff\xd8\xff\xe0 jpeg"
         size = {
             "file_id": file_id,
             "file_unique_id": "u" + file_id,

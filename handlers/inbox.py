@@ -1,0 +1,241 @@
+"""The durable inbox: an update is stored before Telegram is told it arrived, then handled.
+
+* Polling asks for the next offset only after the batch is committed; the webhook answers 200
+  only after storing. A crash at any instant therefore loses nothing a person sent.
+* A redelivered update (same update_id) is a no-op: the row exists already.
+* `handled_at` is set inside the transaction of the action the update caused (`mark_handled`
+  from `handlers.chat._run`), so a crash after that commit never runs the action twice, and a
+  crash before it runs the update again from scratch.
+* Updates of different chats are handled concurrently; one chat's updates strictly in order,
+  so a slow download never makes someone else wait and nobody's own messages overtake.
+* Rows are claimed with a lease, like the outbox, so several processes can share the table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections import deque
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Update
+from telegram.ext import Application
+
+from bot.runtime import Runtime
+from storage.models import Inbox
+
+log = logging.getLogger(__name__)
+
+HANDLED_KINDS = ("message", "callback_query")  # edits, channel posts...: stored, ignored
+BATCH = 200
+
+
+@dataclass
+class Item:
+    update_id: int
+    marked: bool = False  # handled_at already set in the action's own transaction
+
+
+CURRENT: ContextVar[Item | None] = ContextVar("inbox_item", default=None)
+
+
+class AlreadyHandled(Exception):
+    """This update's action committed before (a redelivery after a crash): do nothing."""
+
+
+def chat_key(data: dict[str, Any]) -> int:
+    """What orders updates: one person's chat (a button press belongs to its presser)."""
+    for kind in ("message", "edited_message", "channel_post"):
+        if kind in data:
+            return int(data[kind].get("chat", {}).get("id", 0))
+    if "callback_query" in data:
+        return int(data["callback_query"].get("from", {}).get("id", 0))
+    return 0
+
+
+async def store(rt: Runtime, updates: list[dict[str, Any]]) -> int:
+    """Keep the updates not seen before; returns how many are new. Raises if the database
+    cannot take them (the caller must then not confirm them to Telegram)."""
+    if not updates:
+        return 0
+    now = rt.clock.now()
+    try:
+        async with rt.sessions.begin() as session:
+            ids = [int(u["update_id"]) for u in updates]
+            seen = set(
+                await session.scalars(select(Inbox.update_id).where(Inbox.update_id.in_(ids)))
+            )
+            new = [u for u in updates if int(u["update_id"]) not in seen]
+            for u in new:
+                wanted = any(kind in u for kind in HANDLED_KINDS)
+                session.add(
+                    Inbox(
+                        update_id=int(u["update_id"]),
+                        chat_id=chat_key(u),
+                        payload=u,
+                        received_at=now,
+                        handled_at=None if wanted else now,
+                    )
+                )
+            return len(new)
+    except IntegrityError:
+        return 0  # another process stored the same update a moment ago
+
+
+async def next_offset(rt: Runtime) -> int | None:
+    async with rt.sessions() as session:
+        last = await session.scalar(select(func.max(Inbox.update_id)))
+    return None if last is None else last + 1
+
+
+async def mark_handled(session: AsyncSession, now: datetime) -> None:
+    """Inside an action's transaction: claim the current update for good, or refuse."""
+    item = CURRENT.get()
+    if item is None:
+        return  # not from the inbox (a job, a test calling the handler directly)
+    result = await session.execute(
+        update(Inbox)
+        .where(Inbox.update_id == item.update_id, Inbox.handled_at.is_(None))
+        .values(handled_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise AlreadyHandled
+    item.marked = True
+
+
+class Dispatcher:
+    """Hands stored updates to the Application: per chat in order, chats in parallel."""
+
+    def __init__(self, app: Application) -> None:
+        self.app = app
+        self.rt: Runtime = app.bot_data["rt"]
+        self.me = secrets.token_hex(8)
+        self._queues: dict[int, deque[tuple[int, dict[str, Any]]]] = {}
+        self._workers: dict[int, asyncio.Task[None]] = {}
+        self._taken: set[int] = set()
+        self._wake = asyncio.Event()
+        self._db_down = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Forever: take what is due, then sleep until woken (new update) or a second."""
+        while True:
+            try:
+                await self.pump()
+                if self._db_down:
+                    log.warning("database is reachable again; stored updates are being handled")
+                    self._db_down = False
+            except Exception as exc:
+                if not self._db_down:  # one line per outage, not one per second
+                    log.error("inbox: database unreachable, retrying: %s", exc)
+                    self._db_down = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            self._wake.clear()
+
+    async def drain(self) -> None:
+        """Handle everything stored, and wait for it (tests, shutdown)."""
+        while True:
+            await self.pump()
+            if not self._workers:
+                return
+            await asyncio.gather(*list(self._workers.values()))
+
+    async def pump(self) -> None:
+        for update_id, chat, payload in await self._claim():
+            if update_id in self._taken:
+                continue
+            self._taken.add(update_id)
+            self._queues.setdefault(chat, deque()).append((update_id, payload))
+            if chat not in self._workers:
+                self._workers[chat] = asyncio.create_task(self._work(chat))
+
+    async def _claim(self) -> list[tuple[int, int, dict[str, Any]]]:
+        now = self.rt.clock.now()
+        until = now + timedelta(seconds=self.rt.settings.inbox_lease_seconds)
+        async with self.rt.sessions.begin() as session:
+            if self._taken:  # still working on these: keep the lease
+                await session.execute(
+                    update(Inbox)
+                    .where(Inbox.update_id.in_(self._taken), Inbox.handled_at.is_(None))
+                    .values(claimed_until=until)
+                    .execution_options(synchronize_session=False)
+                )
+            # A chat another live process is working on stays with it (per-chat order).
+            busy = select(Inbox.chat_id).where(
+                Inbox.handled_at.is_(None),
+                Inbox.claimed_until >= now,
+                Inbox.claimed_by != self.me,
+            )
+            due = (
+                select(Inbox.update_id)
+                .where(
+                    Inbox.handled_at.is_(None),
+                    or_(Inbox.claimed_until.is_(None), Inbox.claimed_until < now),
+                    Inbox.chat_id.not_in(busy),
+                )
+                .order_by(Inbox.update_id)
+                .limit(BATCH)
+            )
+            rows = (
+                await session.execute(
+                    update(Inbox)
+                    .where(Inbox.update_id.in_(due))
+                    .values(claimed_by=self.me, claimed_until=until)
+                    .returning(Inbox.update_id, Inbox.chat_id, Inbox.payload)
+                    .execution_options(synchronize_session=False)
+                )
+            ).all()
+        return sorted((int(u), int(c), p) for u, c, p in rows)
+
+    async def _work(self, chat: int) -> None:
+        queue = self._queues[chat]
+        try:
+            while queue:
+                update_id, payload = queue.popleft()
+                await self._handle(update_id, payload)
+        finally:
+            del self._workers[chat]
+            if not queue:
+                self._queues.pop(chat, None)
+
+    async def _handle(self, update_id: int, payload: dict[str, Any]) -> None:
+        item = Item(update_id)
+        token = CURRENT.set(item)
+        try:
+            await self.app.process_update(Update.de_json(payload, self.app.bot))
+        except Exception:  # PTB sends handler errors to the error handler; this is the rest
+            log.exception("update %s could not be handled", update_id)
+        finally:
+            CURRENT.reset(token)
+        try:
+            if not item.marked:
+                async with self.rt.sessions.begin() as session:
+                    await session.execute(
+                        update(Inbox)
+                        .where(Inbox.update_id == update_id, Inbox.handled_at.is_(None))
+                        .values(handled_at=self.rt.clock.now())
+                        .execution_options(synchronize_session=False)
+                    )
+        finally:
+            self._taken.discard(update_id)
+
+
+async def forget_old(rt: Runtime, now: datetime) -> None:
+    """Handled updates are kept a while (for an audit of what arrived), then deleted."""
+    cutoff = now - timedelta(days=rt.settings.inbox_keep_days)
+    async with rt.sessions.begin() as session:
+        await session.execute(
+            delete(Inbox).where(Inbox.handled_at.is_not(None), Inbox.handled_at < cutoff)
+        )

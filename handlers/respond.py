@@ -1,0 +1,126 @@
+"""Acting and answering: one short transaction per action, and the answer to the person.
+
+`act` is the one path from an update to a state change. In one transaction it marks the
+update handled (a redelivery then does nothing), runs the use case, and writes the replies
+to the outbox, claimed by this process; after commit it answers the button press, sends
+those replies at once and kicks the outbox for everyone else. A crash after the commit
+loses no reply (the outbox takes the rows over when the claim runs out); a refusal changes
+nothing and is answered directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+from telegram import Update
+from telegram.error import NetworkError, RetryAfter, TelegramError
+
+from bot import texts
+from bot.bounds import MAX_TEXT, fit
+from bot.people import PeopleError
+from bot.services.common import Reply, ServiceError, enqueue
+from handlers import inbox
+from handlers.common import BotContext
+from handlers.outbox import deliver, deliver_now
+from storage.models import Outbox
+
+log = logging.getLogger(__name__)
+
+Work = Callable[[AsyncSession, datetime], Awaitable[Reply | None]]
+
+
+async def act(update: Update, context: BotContext, work: Work) -> Reply | None:
+    """Run `work` in one transaction and answer. Returns the reply (refused or not), or
+    None when the update had been handled before (then nothing is said at all)."""
+    rt = context.rt
+    now = rt.clock.now()
+    query = update.callback_query
+    rows: list[Outbox] = []
+    try:
+        async with rt.sessions.begin() as session:
+            await inbox.mark_handled(session, now)
+            reply = await work(session, now)
+            if reply is not None:
+                rows = _queue_replies(session, now, update, context, reply)
+    except inbox.AlreadyHandled:
+        return None
+    except (ServiceError, PeopleError) as exc:
+        return await _refuse(update, context, exc.message)
+    except StaleDataError:
+        return await _refuse(update, context, texts.ALREADY)
+    if query is not None:
+        try:
+            await query.answer(fit(reply.text, 200) if reply else None)
+        except TelegramError as exc:  # the toast is a courtesy; the outcome is saved
+            log.info("could not answer callback: %s", exc)
+    await deliver_now(context.application, rows)
+    kick_outbox(context)
+    return reply
+
+
+def _queue_replies(
+    session: AsyncSession, now: datetime, update: Update, context: BotContext, reply: Reply
+) -> list[Outbox]:
+    chat = update.effective_chat
+    if chat is None:
+        return []
+    until = now + timedelta(seconds=context.rt.settings.outbox_lease_seconds)
+
+    def queue(method: str, payload: dict[str, Any]) -> Outbox:
+        return enqueue(session, now, chat.id, method, payload, claimed_until=until)
+
+    rows = []
+    query = update.callback_query
+    if query is not None:  # the toast says reply.text; the pressed message becomes reply.edit
+        if reply.edit and query.message is not None:
+            payload = {
+                "message_id": query.message.message_id,
+                "text": reply.edit,
+                "buttons": reply.edit_buttons,
+            }
+            rows.append(queue("edit_message", payload))
+    elif reply.text:
+        rows.append(queue("send_message", {"text": reply.text}))
+    if reply.message:
+        rows.append(
+            queue("send_message", {"text": reply.message, "buttons": reply.message_buttons})
+        )
+    return rows
+
+
+async def _refuse(update: Update, context: BotContext, message: str) -> Reply:
+    if update.callback_query is not None:
+        try:
+            await update.callback_query.answer(fit(message, 200), show_alert=True)
+        except TelegramError as exc:
+            log.info("could not answer callback: %s", exc)
+    else:
+        await say(update, context, message)
+    return Reply(message, refused=True)
+
+
+async def say(update: Update, context: BotContext, text: str) -> None:
+    """Answer now (read-only answers and refusals); if the Bot API hiccups, the outbox
+    delivers it, so nothing said is lost."""
+    message = update.effective_message
+    if message is None:
+        return
+    try:
+        await message.reply_text(fit(text, MAX_TEXT))
+    except (NetworkError, RetryAfter) as exc:
+        log.info("direct reply failed, queued instead: %s", exc)
+        rt = context.rt
+        async with rt.sessions.begin() as session:
+            enqueue(session, rt.clock.now(), message.chat_id, "send_message", {"text": text})
+
+
+def kick_outbox(context: BotContext) -> None:
+    """Deliver what the last transaction queued, without waiting for the next tick."""
+    if not context.application.bot_data.get("kick", True):
+        return  # handler tests deliver explicitly, for deterministic order
+    context.application.create_task(deliver(context.application), update="outbox")

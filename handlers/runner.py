@@ -1,0 +1,153 @@
+"""Running the bot: start-up with retries, then updates into the inbox (long polling or a
+webhook) and out of it to the handlers, until SIGTERM/SIGINT.
+
+We do not use PTB's Updater: it confirms an update to Telegram (the next getUpdates offset)
+as soon as it has fetched it, before any handler ran, so a crash in between lost the press.
+Here the offset moves only past updates committed to the inbox table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+from typing import Any
+
+from telegram.error import Conflict, InvalidToken, TelegramError
+from telegram.ext import Application
+
+from bot.runtime import Runtime
+from handlers import inbox
+
+log = logging.getLogger(__name__)
+
+LONG_POLL = 25  # seconds Telegram may hold a getUpdates open
+ALLOWED_UPDATES = list(inbox.HANDLED_KINDS)
+
+
+async def _retry(what: str, call: Any, stop: asyncio.Event) -> bool:
+    """Call until it works (Bot API or database hiccups at start must not stop the bot)."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            await call()
+            return True
+        except InvalidToken:
+            raise
+        except Exception as exc:
+            log.warning("%s gagal, dicoba lagi dalam %.0f detik: %s", what, delay, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 30.0)
+    return False
+
+
+async def poll(app: Application, dispatcher: inbox.Dispatcher, stop: asyncio.Event) -> None:
+    rt: Runtime = app.bot_data["rt"]
+    offset = await inbox.next_offset(rt)
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            updates = await app.bot.get_updates(
+                offset=offset,
+                timeout=LONG_POLL,
+                allowed_updates=ALLOWED_UPDATES,
+                read_timeout=LONG_POLL + 10,
+            )
+            delay = 1.0
+        except InvalidToken:
+            raise
+        except (Conflict, TelegramError) as exc:  # 409: another poller; 5xx, time-outs
+            log.warning("getUpdates gagal: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 30.0)
+            continue
+        if not updates:
+            continue
+        batch = [u.to_dict() for u in updates]
+        # Not past this line until stored: the next offset is what tells Telegram "received".
+        stored = await _retry("menyimpan update", lambda b=batch: inbox.store(rt, b), stop)
+        if not stored:
+            return
+        offset = updates[-1].update_id + 1
+        dispatcher.wake()
+
+
+def webhook_app(app: Application, dispatcher: inbox.Dispatcher, secret: str | None, path: str):  # type: ignore[no-untyped-def]
+    """A tornado app that answers 200 only once the update is stored (else Telegram retries)."""
+    import tornado.web
+
+    rt: Runtime = app.bot_data["rt"]
+
+    class UpdateHandler(tornado.web.RequestHandler):
+        async def post(self) -> None:
+            given = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token")
+            if secret and given != secret:
+                self.set_status(403)
+                return
+            try:
+                data = json.loads(self.request.body)
+                assert isinstance(data, dict) and isinstance(data.get("update_id"), int)
+            except (ValueError, AssertionError):
+                self.set_status(400)
+                return
+            try:
+                await inbox.store(rt, [data])
+            except Exception as exc:
+                log.error("webhook: update %s not stored: %s", data["update_id"], exc)
+                self.set_status(503)  # not stored: Telegram delivers it again later
+                return
+            dispatcher.wake()
+            self.set_status(200)
+
+    return tornado.web.Application([(f"/{path.lstrip('/')}", UpdateHandler)])
+
+
+async def serve(app: Application) -> None:
+    """The whole life of `python -m bot run`."""
+    rt: Runtime = app.bot_data["rt"]
+    s = rt.settings
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if not await _retry("menghubungi Bot API (getMe)", app.initialize, stop):
+        return
+    if app.post_init:
+        await app.post_init(app)
+    await app.start()
+    dispatcher = inbox.Dispatcher(app)
+    app.bot_data["inbox"] = dispatcher
+    tasks = [asyncio.create_task(dispatcher.run(), name="inbox")]
+    server = None
+    if s.webhook_url:
+        secret = s.webhook_secret.get_secret_value() if s.webhook_secret else None
+        path = s.webhook_url.rsplit("/", 1)[-1]
+        server = webhook_app(app, dispatcher, secret, path).listen(
+            s.webhook_port, address=s.webhook_listen
+        )
+        await _retry(
+            "setWebhook",
+            lambda: app.bot.set_webhook(
+                s.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
+            ),
+            stop,
+        )
+    else:
+        await _retry("deleteWebhook", app.bot.delete_webhook, stop)
+        tasks.append(asyncio.create_task(poll(app, dispatcher, stop), name="poll"))
+    log.info("bot berjalan (%s)", "webhook" if s.webhook_url else "long polling")
+    stopped = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    for task in done:
+        if task is not stopped and task.exception() is not None:
+            log.error("bot berhenti: %s", task.exception())
+    for task in [stopped, *tasks]:
+        task.cancel()
+    if server is not None:
+        server.stop()
+    await app.stop()
+    await app.shutdown()
