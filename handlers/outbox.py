@@ -86,8 +86,11 @@ async def _claim(rt: Runtime) -> list[Outbox]:
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount == 1:
-                # A lease that ran out without a record: the send may have gone through.
-                row.uncertain = row.claimed_until is not None  # type: ignore[attr-defined]
+                # A lease that ran out without a record, or a time-out: the send may have
+                # gone through, so a card sent now may have an unrecorded twin.
+                row.uncertain = row.claimed_until is not None or (  # type: ignore[attr-defined]
+                    row.last_error or ""
+                ).startswith("TimedOut")
                 claimed.append(row)
         return claimed
 

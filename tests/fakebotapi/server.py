@@ -704,6 +704,11 @@ class FakeBotApi:
         self._enqueue({"channel_post": copy.deepcopy(msg)})
         return msg
 
+    @property
+    def last_update_id(self) -> int:
+        """The update_id most recently issued (to redeliver the update just sent)."""
+        return self._next_update_id - 1
+
     def redeliver(self, update_id: int) -> None:
         """Deliver an already-issued update again, with the same update_id."""
         update = copy.deepcopy(self._history[update_id])

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from telegram import Update
 
+from handlers import inbox
 from handlers.outbox import deliver
-from storage.models import Outbox, Person, Process
+from storage.models import Inbox, Outbox, Person, Process
 from tests.handlers.harness import Harness
 from tests.handlers.test_flow import JAFUNG, KADIS, SEKRETARIS, register, start
 
@@ -73,13 +73,58 @@ async def test_same_update_delivered_twice_makes_one_transition(h: Harness) -> N
             },
         },
     }
+    h.clear()
     for _ in range(2):
-        await h.app.process_update(Update.de_json(update, h.app.bot))
-        await deliver(h.app)
+        await h.deliver_update(update)
     assert sum("Langkah 3" in t for t in h.sent(JAFUNG)) == 1
-    assert "sudah diproses oleh Bu Sekretaris" in h.answers()[-1]
+    assert len(h.answers()) == 1  # the repeat is silent: no "already processed", no error
+    assert not any("gangguan" in t for t in h.sent(SEKRETARIS))
     async with h.rt.sessions() as s:
         assert (await s.scalar(select(Process))).current_step == 3
+
+
+async def test_the_action_and_its_update_commit_together(h: Harness, tmp_path) -> None:
+    """A crash after the action committed must not run it again; one before, must."""
+    await start(h, "370")
+    data = h.button_data(SEKRETARIS, "✅ Selesai")
+    press = {
+        "update_id": 900,
+        "callback_query": {
+            "id": "q9",
+            "from": {"id": SEKRETARIS, "is_bot": False, "first_name": "S"},
+            "chat_instance": "c",
+            "data": data,
+        },
+    }
+    await inbox.store(h.rt, [press])  # fetched and stored, then the process died
+    async with Harness(tmp_path) as again:  # the restart on the same database
+        await again.dispatcher.drain()
+        await deliver(again.app)
+        assert sum("Langkah 3" in t for t in again.sent(JAFUNG)) == 1
+        again.clear()
+        await again.deliver_update(press)  # Telegram sends it once more
+        assert again.request.calls == []
+    async with h.rt.sessions() as s:
+        row = await s.get(Inbox, 900)
+        assert row is not None and row.handled_at is not None
+
+
+async def test_edits_and_channel_posts_are_ignored_silently(h: Harness) -> None:
+    chat = {"id": SEKRETARIS, "type": "private", "first_name": "S"}
+    edited = {
+        "message_id": 5,
+        "date": 0,
+        "edit_date": 1,
+        "chat": chat,
+        "from": {"id": SEKRETARIS, "is_bot": False, "first_name": "S"},
+        "text": "/tugas",
+        "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+    }
+    post = {"message_id": 1, "date": 0, "chat": {"id": -1001, "type": "channel"}, "text": "hi"}
+    h.clear()
+    await h.deliver_update({"update_id": 501, "edited_message": edited})
+    await h.deliver_update({"update_id": 502, "channel_post": post})
+    assert h.request.calls == []
 
 
 async def test_blocked_user_is_recorded_and_shown_to_the_admin(h: Harness) -> None:
