@@ -100,3 +100,24 @@ async def launch(server: FakeBotApi, tmp_path: Path, **env: str) -> BotProcess:
         await user.send("/start")
         await user.wait_for_text("Halo", timeout=15)
     return bot
+
+
+async def launch_webhook(
+    server: FakeBotApi, tmp_path: Path, url: str, port: int, secret: str
+) -> BotProcess:
+    """The bot in webhook mode (people registered, nobody has pressed Start yet)."""
+    bot = BotProcess(
+        server,
+        tmp_path,
+        WEBHOOK_URL=url,
+        WEBHOOK_SECRET=secret,
+        WEBHOOK_LISTEN="127.0.0.1",
+        WEBHOOK_PORT=str(port),
+    )
+    for uid, (name, role) in PEOPLE.items():
+        result = await asyncio.to_thread(
+            bot.cli, "users", "add", "--telegram-id", str(uid), "--name", name, "--role", role
+        )
+        assert result.returncode == 0, result.stderr
+    bot.start()
+    return bot

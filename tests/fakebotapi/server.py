@@ -19,6 +19,9 @@ Fidelity notes (things that differ from naive fakes and that bots trip over):
   without chat_member/message_reaction*) hides every other update kind, including
   ``edited_message`` (:meth:`FakeUser.edit`) and ``channel_post``
   (:meth:`FakeBotApi.channel_post`).
+* Optional random faults (:meth:`FakeBotApi.fail_randomly`): a seeded fraction of calls
+  other than getUpdates answers 500/502/429 or stalls (with or without taking effect);
+  off by default.
 * Optional flood limits (``flood_limits=True``): chat-posting methods get
   ``429 Too Many Requests: retry after N`` beyond 30 calls/s per bot or a per-chat
   bucket of 3 refilled at 1/s; a limited call has no effect and doesn't use up a slot.
@@ -34,11 +37,12 @@ import json
 import logging
 import math
 import mimetypes
+import random
 import re
 import struct
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,6 +126,21 @@ _DEFAULT_DESCRIPTIONS = {
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
+
+
+# What fail_randomly() may pick, each equally likely unless narrowed with ``kinds``.
+RANDOM_FAULT_KINDS = ("500", "502", "429", "stall", "lost_answer")
+
+
+@dataclass
+class _RandomFaults:
+    rate: float
+    rng: random.Random
+    methods: frozenset[str] | None
+    kinds: tuple[str, ...]
+    stall_seconds: tuple[float, float]
+    lost_answer_seconds: tuple[float, float]
+    retry_after: int
 
 
 class ApiError(Exception):
@@ -568,6 +587,8 @@ class FakeBotApi:
         self._flood_chats: dict[str, tuple[float, float]] = {}  # chat -> (tokens, at)
         self._commands: dict[tuple[str, str], list[JSONDict]] = {}
         self._faults: list[Fault] = []
+        self._random: _RandomFaults | None = None
+        self.random_faults: Counter[str] = Counter()  # kind -> calls fail_randomly() hit
         self._poll_generation = 0
         self._polls: dict[int, web.Request] = {}  # getUpdates requests currently waiting
         self._changed: asyncio.Event | None = None
@@ -746,8 +767,60 @@ class FakeBotApi:
             Fault("stall", self._fault_method(method), times, seconds=seconds, deliver=deliver)
         )
 
+    def fail_randomly(
+        self,
+        rate: float,
+        seed: int | str | None = None,
+        methods: Iterable[str] | None = None,
+        kinds: Iterable[str] = RANDOM_FAULT_KINDS,
+        stall_seconds: tuple[float, float] = (0.5, 3.0),
+        lost_answer_seconds: tuple[float, float] = (6.0, 8.0),
+        retry_after: int = 1,
+    ) -> None:
+        """From now on a fraction ``rate`` of calls (any method but getUpdates, or only
+        ``methods``) meets a fault drawn from ``kinds`` by a ``random.Random(seed)``:
+
+        * ``"500"`` / ``"502"``: that status, no effect;
+        * ``"429"``: Too Many Requests with ``retry_after``, no effect;
+        * ``"stall"``: answered after a delay drawn from ``stall_seconds``; takes effect
+          only if the client is still connected then (like :meth:`stall`);
+        * ``"lost_answer"``: takes effect at once, answered after a delay drawn from
+          ``lost_answer_seconds`` (pick it longer than the client waits: Telegram did it
+          but the answer was lost).
+
+        Faults set with :meth:`fail`, :meth:`rate_limit` and :meth:`stall` are used first.
+        :attr:`random_faults` counts the faults by kind. ``rate=0`` turns this off.
+        """
+        chosen = tuple(kinds)
+        unknown = set(chosen) - set(RANDOM_FAULT_KINDS)
+        if unknown or not chosen:
+            raise ValueError(f"kinds must be some of {RANDOM_FAULT_KINDS}, not {chosen}")
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("rate must be between 0 and 1")
+        names = None
+        if methods is not None:
+            names = frozenset(self._fault_method(m) for m in methods)
+            for name in names:
+                if name not in self._methods or name == "getupdates":
+                    raise ValueError(f"cannot fail {name!r} randomly")
+        self._random = (
+            _RandomFaults(
+                rate,
+                random.Random(seed),
+                names,
+                chosen,
+                stall_seconds,
+                lost_answer_seconds,
+                retry_after,
+            )
+            if rate > 0
+            else None
+        )
+
     def clear_faults(self) -> None:
+        """Forget pending faults and stop random ones."""
         self._faults.clear()
+        self._random = None
 
     async def wait_for_call(
         self,
@@ -872,7 +945,26 @@ class FakeBotApi:
             if fault.remaining <= 0:
                 self._faults.remove(fault)
             return fault
-        return None
+        return self._random_fault(key)
+
+    def _random_fault(self, key: str) -> Fault | None:
+        spec = self._random
+        if spec is None or key == "getupdates":
+            return None
+        if spec.methods is not None and key not in spec.methods:
+            return None
+        if spec.rng.random() >= spec.rate:
+            return None
+        kind = spec.rng.choice(spec.kinds)
+        self.random_faults[kind] += 1
+        if kind in ("500", "502"):
+            status = int(kind)
+            return Fault("fail", key, 1, status=status, description=_DEFAULT_DESCRIPTIONS[status])
+        if kind == "429":
+            return Fault("rate_limit", key, 1, status=429, retry_after=spec.retry_after)
+        low, high = spec.stall_seconds if kind == "stall" else spec.lost_answer_seconds
+        seconds = spec.rng.uniform(low, high)
+        return Fault("stall", key, 1, seconds=seconds, deliver=kind == "lost_answer")
 
     # ------------------------------------------------------------- HTTP layer
 
