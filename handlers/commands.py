@@ -6,6 +6,7 @@ import io
 import re
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InputFile, Update
 
 from bot import texts
@@ -19,10 +20,11 @@ from storage.models import Process
 _PROCESS_NO = re.compile(r"#?([0-9]{1,9})")  # ASCII digits only: "²".isdigit() is True
 
 
-def _process_no(context: BotContext) -> int | None:
+async def _named_process(session: AsyncSession, context: BotContext) -> Process | None:
+    """The process `/perintah N` names, or None for no, a malformed or an unknown number."""
     args = context.args or []
     match = _PROCESS_NO.fullmatch(args[0]) if args else None
-    return int(match.group(1)) if match else None
+    return await session.get(Process, int(match.group(1))) if match else None
 
 
 async def cmd_start(update: Update, context: BotContext) -> None:
@@ -65,9 +67,8 @@ async def cmd_tugas(update: Update, context: BotContext) -> None:
 async def cmd_status(update: Update, context: BotContext) -> None:
     rt = context.rt
     if context.args:
-        number = _process_no(context)
         async with rt.sessions() as session:
-            process = await session.get(Process, number) if number is not None else None
+            process = await _named_process(session, context)
             if process is None:
                 await say(update, context, texts.PROCESS_NOT_FOUND)
                 return
@@ -88,9 +89,8 @@ async def cmd_status(update: Update, context: BotContext) -> None:
 async def cmd_catatan(update: Update, context: BotContext) -> None:
     """Every note of a process in full (cards show them shortened)."""
     rt = context.rt
-    number = _process_no(context)
     async with rt.sessions() as session:
-        process = await session.get(Process, number) if number is not None else None
+        process = await _named_process(session, context)
         if process is None:
             await say(update, context, texts.CATATAN_USAGE)
             return

@@ -303,6 +303,62 @@ async def test_fault_injection_maps_to_ptb_errors(bot, server):
     assert budi.last["text"] == "e"
 
 
+async def _outcomes(bot, chat_id: int, n: int) -> list[str]:
+    out = []
+    for i in range(n):
+        try:
+            await bot.send_message(chat_id, f"m{i}", read_timeout=0.3)
+            out.append("ok")
+        except RetryAfter:
+            out.append("429")
+        except TimedOut:
+            out.append("timeout")
+        except NetworkError as exc:
+            out.append("502" if "Bad Gateway" in str(exc) else "500")
+    return out
+
+
+async def test_random_faults(bot, server):
+    budi = server.user(1001, "Budi")
+    await budi.send("/start")
+    assert server.random_faults == {}  # off by default
+    assert await _outcomes(bot, 1001, 5) == ["ok"] * 5
+
+    server.fail_randomly(1.0, seed=3, kinds=["500", "502", "429"])
+    await bot.get_updates(timeout=0)  # getUpdates is never failed
+    first = await _outcomes(bot, 1001, 30)
+    assert set(first) == {"500", "502", "429"}
+    assert sum(server.random_faults.values()) == 30
+    assert len(budi.messages) == 5  # failed calls have no effect
+
+    server.fail_randomly(1.0, seed=3, kinds=["500", "502", "429"])
+    assert await _outcomes(bot, 1001, 30) == first  # a seed replays the same faults
+
+    # A lost answer takes effect; a stall past the client's patience does not.
+    server.fail_randomly(1.0, seed=1, kinds=["lost_answer"], lost_answer_seconds=(0.5, 0.5))
+    assert await _outcomes(bot, 1001, 1) == ["timeout"]
+    assert budi.last["text"] == "m0" and len(budi.messages) == 6
+    server.fail_randomly(1.0, seed=1, kinds=["stall"], stall_seconds=(0.5, 0.5))
+    assert await _outcomes(bot, 1001, 1) == ["timeout"]
+    await asyncio.sleep(0.4)
+    assert len(budi.messages) == 6
+
+    # Only the named methods; a fraction of them; rate 0 or clear_faults() turns it off.
+    server.fail_randomly(1.0, seed=1, methods=["sendChatAction"])
+    assert await _outcomes(bot, 1001, 3) == ["ok"] * 3
+    server.fail_randomly(0.3, seed=5, kinds=["500"])
+    share = (await _outcomes(bot, 1001, 200)).count("500") / 200
+    assert 0.2 < share < 0.4
+    server.clear_faults()
+    assert await _outcomes(bot, 1001, 5) == ["ok"] * 5
+    server.fail_randomly(0.0)
+    assert await _outcomes(bot, 1001, 5) == ["ok"] * 5
+    with pytest.raises(ValueError):
+        server.fail_randomly(0.5, methods=["getUpdates"])
+    with pytest.raises(ValueError):
+        server.fail_randomly(0.5, kinds=["404"])
+
+
 async def test_get_updates_long_poll_returns_promptly(bot, server):
     budi = server.user(1001, "Budi")
     started = time.monotonic()

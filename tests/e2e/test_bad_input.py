@@ -21,10 +21,6 @@ def _text(m: dict) -> str:
     return m.get("text") or m.get("caption") or ""
 
 
-def _live_buttons(user: FakeUser) -> list[dict]:
-    return [m for m in user.messages if (m.get("reply_markup") or {}).get("inline_keyboard")]
-
-
 async def _quiet(user: FakeUser, seconds: float = 1.5) -> list[str]:
     """What the bot says to `user` in the next `seconds` (for "says nothing" checks)."""
     before = len(user.messages)
@@ -32,21 +28,17 @@ async def _quiet(user: FakeUser, seconds: float = 1.5) -> list[str]:
     return [_text(m) for m in user.messages[before:]]
 
 
-async def _to_step_5(server: FakeBotApi, arahan: str = "Segera disusun.") -> None:
-    kadis, sek, jaf, ani = (server.user(uid) for uid in (101, 102, 103, 104))
+async def start_371(kadis: FakeUser, title: str, arahan: str) -> dict:
+    """/mulai for Pelaporan Kinerja up to the last question; returns the arahan message."""
     await kadis.send("/mulai")
     await kadis.wait_for_text("Pilih SOP")
     await kadis.press(None, "371")
     await kadis.wait_for_text("Judul/periode")
-    await kadis.send("Laporan Kinerja Triwulan III")
+    await kadis.send(title)
     await kadis.wait_for_text("Tulis arahan")
-    await kadis.send(arahan)
+    sent = await kadis.send(arahan)
     await kadis.wait_for_text("Surat Edaran")
-    await kadis.press(None, "Mulai tanpa lampiran")
-    await sek.press(await step(sek, 2), "Selesai")
-    await jaf.press(await step(jaf, 3), "Selesai")
-    await collect(ani)
-    await step(ani, 5)
+    return sent
 
 
 async def test_long_notes_long_and_rtl_names_and_false_files(server: FakeBotApi, tmp_path) -> None:
@@ -56,7 +48,9 @@ async def test_long_notes_long_and_rtl_names_and_false_files(server: FakeBotApi,
         admin = server.user(ADMIN, "Admin")
         await admin.send("/start")
         await admin.wait_for_text("Halo")
-        await mulai_with_long_arahan(kadis)
+        await start_371(kadis, "Laporan Kinerja Tahunan", LONG)
+        await kadis.press(None, "Mulai tanpa lampiran")
+        await kadis.wait_for_text("Disposisi diberikan")
         card = await step(sek, 2)
         assert len(_text(card)) <= 4096 and "selengkapnya: /catatan 1" in _text(card)
         # A 4,096-character catatan on top of a 4,096-character arahan still reaches the Jafung.
@@ -109,19 +103,6 @@ async def test_long_notes_long_and_rtl_names_and_false_files(server: FakeBotApi,
         bot.stop()
 
 
-async def mulai_with_long_arahan(kadis: FakeUser) -> None:
-    await kadis.send("/mulai")
-    await kadis.wait_for_text("Pilih SOP")
-    await kadis.press(None, "371")
-    await kadis.wait_for_text("Judul/periode")
-    await kadis.send("Laporan Kinerja Tahunan")
-    await kadis.wait_for_text("Tulis arahan")
-    await kadis.send(LONG)
-    await kadis.wait_for_text("Surat Edaran")
-    await kadis.press(None, "Mulai tanpa lampiran")
-    await kadis.wait_for_text("Disposisi diberikan")
-
-
 async def test_repeats_edits_odd_arguments_slow_downloads_and_blocked_chats(
     server: FakeBotApi, tmp_path
 ) -> None:
@@ -136,15 +117,8 @@ async def test_repeats_edits_odd_arguments_slow_downloads_and_blocked_chats(
             await sek.send(f"/status {arg}")
             await sek.wait_for_text("tidak ditemukan")
 
-        await kadis.send("/mulai")
-        await kadis.wait_for_text("Pilih SOP")
-        await kadis.press(None, "371")
-        await kadis.wait_for_text("Judul/periode")
-        await kadis.send("Laporan Kinerja Ulang")
-        await kadis.wait_for_text("Tulis arahan")
         # An edited message is not new input: no second answer.
-        sent = await kadis.send("Arahan pertama.")
-        await kadis.wait_for_text("Surat Edaran")
+        sent = await start_371(kadis, "Laporan Kinerja Ulang", "Arahan pertama.")
         await kadis.edit(sent, "Arahan yang diubah.")
         assert await _quiet(kadis) == []
 
