@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     reminder_interval_minutes: float = 60.0
     escalation_multiple: float = 2.0
     digest_time: time = time(7, 30)
+    # The digest goes out in this window after DIGEST_TIME (a bot that was down catches up
+    # only inside it); outside, nothing triggers one.
+    digest_window_minutes: float = 120.0
     bidang: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_BIDANG))
     invite_ttl_hours: float = 72.0
 

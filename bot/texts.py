@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
 
 from bot.bounds import fit
 from bot.sop.model import Kind, SopDefinition, Step
-from bot.timefmt import when
+from bot.timefmt import short_time, short_when, when
 
 ROLE_LABELS = {
     "kadis": "Kepala Dinas",
@@ -32,6 +36,12 @@ NO_PROMPT_TEXT = (
     "atau /bantuan untuk bantuan."
 )
 EMPTY_NOTE = "Catatan revisi tidak boleh kosong. Tulis apa yang perlu diperbaiki."
+ASK_CATATAN = "Tulis catatan Bapak/Ibu; catatan diteruskan bersama disposisi."
+ASK_CATATAN_SETUJU = "Tulis catatan persetujuan Bapak/Ibu; catatan ikut tercatat dan diteruskan."
+ASK_REVISI = (
+    "✏️ Tulis catatan revisi: apa yang perlu diperbaiki. Bapak/Ibu juga dapat mengirim file "
+    "koreksi, dengan catatan sebagai keterangan (caption)."
+)
 EMPTY_CATATAN = "Catatan tidak boleh kosong. Silakan tulis catatannya."
 ALREADY = (
     "Tombol ini sudah diproses oleh orang lain sesaat yang lalu. "
@@ -127,9 +137,21 @@ def role_name(sop: SopDefinition | None, code: str) -> str:
     return ROLE_LABELS.get(code, code)
 
 
+ROLE_SHORT = {
+    "kadis": "Kadis",
+    "sekretaris": "Sekretaris",
+    "jafung": "Jafung",
+    "tim_kerja": "Tim Kerja",
+}
+
+
+def role_short(sop: SopDefinition | None, code: str) -> str:
+    return ROLE_SHORT.get(code) or role_name(sop, code)
+
+
 @dataclass
 class TaskView:
-    """Everything a task message shows; built by the services from the database."""
+    """Everything a task card shows; built by the services from the database."""
 
     sop: SopDefinition
     process_id: int
@@ -139,35 +161,74 @@ class TaskView:
     tz: str
     arahan: str | None = None
     notes: list[tuple[str, str]] = field(default_factory=list)  # (who, note) disposisi chain
-    revision: tuple[int, str, str] | None = None  # (round, reviewer name, note)
-    document_name: str | None = None
+    revision: tuple[int, str, str] | None = None  # unggah sent back: (round, reviewer, note)
+    document: str | None = None  # "Draf LAKIP ke-2 (draft_v2.pdf)"
+    paraf: list[tuple[str, datetime]] = field(default_factory=list)  # current version's
+    revised_for_me: str | None = None  # review card: the note this version answers
     checklist: dict[str, str] | None = None  # kumpul: bidang -> "ada"/reason; missing absent
     bidang: tuple[str, ...] = ()
     late_by: str | None = None
 
 
-def step_line(step: Step, total: int) -> str:
-    return f"Langkah {step.no} dari {total}: {step.kegiatan}"
-
-
 def task_text(view: TaskView) -> str:
+    """The card: one phone screen above its buttons (≤ 8 lines, ≤ 500 characters); the rest
+    is behind ℹ️ Rincian (`details_text`)."""
     step, sop = view.step, view.sop
-    lines = []
-    if view.late_by:
-        lines.append(f"⏰ PENGINGAT — terlambat {view.late_by}")
-    lines += [
-        f"📋 {view.title}",
-        f"SOP {sop.title} ({sop.short})",
+    lines = [
+        f"📋 #{view.process_id} {fit(view.title, 60)} · SOP {sop.short}",
+        f"Langkah {step.no}: {step.short} ({role_short(sop, step.role)})",
+    ]
+    if step.kind is Kind.DISPOSISI and view.arahan:
+        lines.append(f"🗒 Arahan: {fit(view.arahan, 110, more_notes(view.process_id))}")
+    if view.revision:
+        round_, reviewer, note = view.revision
+        lines.append(f"✏️ REVISI ke-{round_} dari {reviewer}: {fit(note, 120, '')}")
+    if view.document and (step.kind.is_review or step.kind is Kind.TUGAS):
+        lines.append(f"📄 {fit(view.document, 80)}")
+    if view.paraf:
+        chain = " · ".join(f"{who} ✓ {short_time(at, view.tz)}" for who, at in view.paraf)
+        lines.append(f"Paraf: {chain}")
+    if view.revised_for_me:
+        lines.append(f"✏️ Sudah diperbaiki atas catatan: «{fit(view.revised_for_me, 70)}»")
+    if step.kind is Kind.KUMPUL:
+        got = view.checklist or {}
+        lines.append(f"📥 Data masuk: {len(got)} dari {len(view.bidang)} bidang")
+    late = f" · ⏰ terlambat {view.late_by}" if view.late_by else ""
+    lines.append(f"⏱ Tenggat {short_when(view.deadline, view.tz)} ({step.waktu.lower()}){late}")
+    lines.append(_instruction(step))
+    return "\n".join(lines)
+
+
+def _instruction(step: Step) -> str:
+    match step.kind:
+        case Kind.DISPOSISI:
+            return "➡️ Tekan ✅ Selesai untuk meneruskan, atau tambahkan catatan."
+        case Kind.TUGAS:
+            return "➡️ Tekan ✅ Selesai bila sudah dikerjakan."
+        case Kind.UNGGAH:
+            return f"➡️ Kirim {step.document_kind} di chat ini ({accepted_label(step)})."
+        case Kind.KUMPUL:
+            return "➡️ Tandai bidang yang datanya sudah masuk, lalu tekan ✅ Selesai."
+        case _:
+            return "➡️ Periksa dokumen di atas, lalu pilih."
+
+
+def details_text(view: TaskView) -> str:
+    """ℹ️ Rincian: the SOP's own words for the step, the arahan and notes, dasar hukum."""
+    step, sop = view.step, view.sop
+    more = more_notes(view.process_id)
+    lines = [
+        f"ℹ️ Rincian Langkah {step.no} · #{view.process_id} {view.title}",
+        f"SOP {sop.title} ({sop.number})",
         "",
-        f"Langkah {step.no}: {step.kegiatan}",
-        f"👤 Pelaksana: {role_name(sop, step.role)}",
+        f"Kegiatan: {step.kegiatan}",
+        f"Pelaksana: {role_name(sop, step.role)}",
     ]
     if step.kelengkapan:
-        lines.append(f"📎 Kelengkapan: {step.kelengkapan}")
+        lines.append(f"Kelengkapan: {step.kelengkapan}")
     if step.output:
-        lines.append(f"📤 Output: {step.output}")
-    lines.append(f"⏱ Waktu standar: {step.waktu} · Tenggat: {when(view.deadline, view.tz)}")
-    more = more_notes(view.process_id)
+        lines.append(f"Output: {step.output}")
+    lines.append(f"Waktu standar: {step.waktu} · Tenggat: {when(view.deadline, view.tz)}")
     if view.arahan:
         lines += ["", f"🗒 Arahan: {fit(view.arahan, NOTE_PREVIEW, more)}"]
     for who, note in view.notes[-3:]:  # the latest; /catatan has them all
@@ -175,43 +236,38 @@ def task_text(view: TaskView) -> str:
     if view.revision:
         round_, reviewer, note = view.revision
         lines += ["", f"✏️ REVISI ke-{round_} dari {reviewer}:", fit(note, 2 * NOTE_PREVIEW, more)]
-    if view.document_name:
-        lines.append(f"📄 Dokumen terkini: {view.document_name} (terlampir di atas)")
-    lines.append("")
-    lines.append(_instruction(step, view))
+    if step.kind is Kind.KUMPUL:
+        got = view.checklist or {}
+        lines += [""] + [f"{'✅' if b in got else '⬜'} {b}" for b in view.bidang]
+    if sop.dasar_hukum:
+        lines += ["", "Dasar hukum:"] + [f"• {fit(d, 160)}" for d in sop.dasar_hukum]
     return "\n".join(lines)
-
-
-def _instruction(step: Step, view: TaskView) -> str:
-    match step.kind:
-        case Kind.DISPOSISI:
-            return "Tekan ✅ Selesai untuk meneruskan disposisi, atau tambahkan catatan."
-        case Kind.TUGAS:
-            return "Tekan ✅ Selesai bila tugas ini sudah dikerjakan."
-        case Kind.UNGGAH:
-            hint = f" ({step.keterangan})" if step.keterangan else ""
-            return (
-                f"➡️ Kirim dokumennya di chat ini sebagai file{hint}. "
-                f"Format: {accepted_label(step)}."
-            )
-        case Kind.KUMPUL:
-            got = view.checklist or {}
-            rows = [f"{'✅' if b in got else '⬜'} {b}" for b in view.bidang]
-            return (
-                "Tandai bidang yang datanya sudah masuk dengan tombolnya, "
-                "lalu tekan ✅ Selesai.\n" + "\n".join(rows)
-            )
-        case _:
-            return "Periksa dokumen terlampir, lalu tekan ✅ Setuju atau ✏️ Revisi."
 
 
 def accepted_label(step: Step) -> str:
     return ", ".join(ext.upper() for ext in step.berkas)
 
 
+OUTCOME_LABELS = {
+    ("disposisi", "selesai"): "✅ Diteruskan",
+    ("periksa", "disetujui"): "✅ Disetujui",
+    ("tanda_tangan", "disetujui"): "✅ Disetujui dan ditandatangani",
+    ("unggah", "diunggah"): "📤 Dokumen diterima",
+}
+
+
+def outcome_label(step: Step, outcome: str, note: str | None = None) -> str:
+    if outcome == "revisi":
+        return "✏️ Revisi diminta"
+    label = OUTCOME_LABELS.get((step.kind.value, outcome), "✅ Selesai")
+    return f"{label} dengan catatan" if note else label
+
+
 def outcome_text(title: str, step: Step, label: str, who: str, at: datetime, tz: str) -> str:
-    """What a task message turns into once someone acted on it (buttons gone)."""
-    return f"📋 {title}\nLangkah {step.no}: {step.kegiatan}\n\n{label} oleh {who}, {when(at, tz)}."
+    """What a card turns into once its step is closed (no buttons)."""
+    return (
+        f"📋 {fit(title, 60)}\nLangkah {step.no}: {step.short}\n{label} oleh {who}, {when(at, tz)}."
+    )
 
 
 def finished_text(title: str, sop: SopDefinition, at: datetime, tz: str) -> str:
@@ -221,11 +277,53 @@ def finished_text(title: str, sop: SopDefinition, at: datetime, tz: str) -> str:
     )
 
 
+def greeting(at: datetime, tz: str) -> str:
+    hour = at.astimezone(ZoneInfo(tz)).hour
+    if hour < 11:
+        return "Selamat pagi"
+    if hour < 15:
+        return "Selamat siang"
+    return "Selamat sore" if hour < 18 else "Selamat malam"
+
+
+def salutation(person: Any, roles: set[str] | frozenset[str] = frozenset()) -> str:
+    """How the bot addresses someone: the sapaan the admin set, else 'Bapak/Ibu' + jabatan."""
+    if getattr(person, "sapaan", None):
+        return str(person.sapaan)
+    for code in ("kadis", "sekretaris"):
+        if code in roles:
+            return f"Bapak/Ibu {ROLE_LABELS[code]}"
+    return f"Bapak/Ibu {person.name}"
+
+
+def digest_greeting(at: datetime, tz: str, sapaan: str) -> str:
+    day = format_date(at.astimezone(ZoneInfo(tz)).date(), "EEEE, d MMMM y", locale="id")
+    return f"☀️ {greeting(at, tz)}, {sapaan}. Ringkasan tugas {day}."
+
+
+def reminder_line(step: Step, late_by: str, missing: list[str]) -> str:
+    """A reminder is one short line that replies to the live card."""
+    line = f"⏰ Langkah {step.no} terlambat {late_by}"
+    if missing:
+        line += " · belum masuk: " + ", ".join(missing)
+    return fit(line, 300)
+
+
 def escalation_text(
-    title: str, step: Step, sop: SopDefinition, holders: str, late: str, deadline: datetime, tz: str
+    title: str,
+    process_id: int,
+    step: Step,
+    sop: SopDefinition,
+    holders: str,
+    late: str,
+    missing: list[str],
 ) -> str:
-    return (
-        f"⚠️ Eskalasi: {title}\nLangkah {step.no}: {step.kegiatan}\n"
-        f"Pelaksana: {role_name(sop, step.role)} ({holders})\n"
-        f"Tenggat {when(deadline, tz)} — terlambat {late}. Mohon ditindaklanjuti."
-    )
+    lines = [
+        f"⚠️ Eskalasi: #{process_id} {fit(title, 60)}",
+        f"Langkah {step.no}: {step.short} — {role_name(sop, step.role)} ({holders})",
+        f"Terlambat {late} (waktu kerja) dari standar {step.waktu.lower()}.",
+    ]
+    if missing:
+        lines.append("Belum masuk: " + ", ".join(missing))
+    lines.append("Tekan 🔔 Ingatkan untuk mengirim pengingat sekarang.")
+    return "\n".join(lines)

@@ -18,8 +18,15 @@ def when(at: datetime, tz: str) -> str:
 
 
 def short_when(at: datetime, tz: str) -> str:
+    """'23 Nov 14.05 WITA'."""
     local = at.astimezone(ZoneInfo(tz))
-    return f"{format_datetime(local, 'd MMM HH.mm', locale='id')}"
+    zone = _ZONE_NAMES.get(tz, local.strftime("%Z"))
+    return f"{format_datetime(local, 'd MMM HH.mm', locale='id')} {zone}"
+
+
+def short_time(at: datetime, tz: str) -> str:
+    """'23/11 14.05' (inside a line that already says the zone)."""
+    return at.astimezone(ZoneInfo(tz)).strftime("%d/%m %H.%M")
 
 
 def span(delta: timedelta) -> str:

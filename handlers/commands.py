@@ -110,7 +110,7 @@ async def cmd_catatan(update: Update, context: BotContext) -> None:
 async def cmd_batal(update: Update, context: BotContext) -> None:
     actor = context.actor
     assert actor is not None
-    await act(update, context, lambda s, now: acting.cancel_prompt(s, actor))
+    await act(update, context, lambda s, now: acting.cancel_prompt(s, now, actor))
 
 
 async def cmd_undang(update: Update, context: BotContext) -> None:

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
+from telegram import ReplyParameters
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application
 
@@ -117,8 +118,6 @@ async def _send(app: Application, row: Outbox) -> bool:
                 reply_markup=markup(row.payload.get("buttons")),
             )
             message_id = msg.message_id
-            if getattr(row, "uncertain", False) and row.payload.get("buttons"):
-                await _close_orphans(app, row.chat_id, message_id)
         elif row.method == "send_document":
             msg = await _send_document(app, row)
             message_id = msg.message_id
@@ -130,8 +129,14 @@ async def _send(app: Application, row: Outbox) -> bool:
                 row.payload["text"],
                 row.payload.get("buttons"),
             )
+        elif row.method == "close_orphans":
+            await _close_orphans(app, row.chat_id, row.payload["sent_id"])
         elif row.method == "close_task":
             await _close_task(app, row)
+        elif row.method == "close_prompts":
+            await _close_prompts(app, row)
+        elif row.method == "remind":
+            message_id = await _remind(app, row)
         else:
             raise ValueError(f"unknown outbox method {row.method}")
     except RetryAfter as exc:
@@ -171,44 +176,144 @@ async def _send_document(app: Application, row: Outbox):  # type: ignore[no-unty
 
 
 async def _close_task(app: Application, row: Outbox) -> None:
+    """Every copy of a closed step's card in this chat shows the outcome, without buttons;
+    an escalation about it keeps its text and loses its buttons."""
+    for copy_id, message_id, tag in await _open_messages(
+        app, row, Outbox.step_instance_id == row.step_instance_id, ("card", "escalation")
+    ):
+        if tag == "card":
+            await _edit(app, row.chat_id, message_id, row.payload["text"], None)
+        else:
+            await _drop_buttons(app, row.chat_id, message_id)
+        await _mark_closed(app, copy_id)
+
+
+async def _close_prompts(app: Application, row: Outbox) -> None:
+    """The question was answered or replaced: its ✖️ Batal and choices go away."""
+    for copy_id, message_id, _ in await _open_messages(app, row, Outbox.id < row.id, ("prompt",)):
+        await _drop_buttons(app, row.chat_id, message_id)
+        await _mark_closed(app, copy_id)
+
+
+async def _open_messages(app: Application, row: Outbox, which, tags: tuple[str, ...]):  # type: ignore[no-untyped-def]
     rt: Runtime = app.bot_data["rt"]
     async with rt.sessions() as session:
-        ids = (
-            await session.scalars(
-                select(Outbox.message_id).where(
-                    Outbox.step_instance_id == row.step_instance_id,
-                    Outbox.chat_id == row.chat_id,
-                    Outbox.method == "send_message",
-                    Outbox.status == "sent",
-                    Outbox.message_id.is_not(None),
-                )
+        rows = await session.execute(
+            select(Outbox.id, Outbox.message_id, Outbox.tag).where(
+                which,
+                Outbox.chat_id == row.chat_id,
+                Outbox.tag.in_(tags),
+                Outbox.status == "sent",
+                Outbox.message_id.is_not(None),
+                Outbox.closed_at.is_(None),
             )
-        ).all()
-    for message_id in ids:
-        await _edit(app, row.chat_id, message_id, row.payload["text"], None)
+        )
+        return rows.all()
+
+
+async def _mark_closed(app: Application, outbox_id: int) -> None:
+    rt: Runtime = app.bot_data["rt"]
+    async with rt.sessions.begin() as session:
+        await session.execute(
+            update(Outbox).where(Outbox.id == outbox_id).values(closed_at=rt.clock.now())
+        )
+
+
+async def _drop_buttons(app: Application, chat_id: int, message_id: int) -> None:
+    try:
+        await app.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+    except BadRequest as exc:
+        if not _nothing_to_change(exc):
+            raise
+
+
+def _nothing_to_change(exc: BadRequest) -> bool:
+    """Already edited, or deleted by the person: nothing left to change."""
+    return any(m in exc.message for m in ("not modified", "not found", "can't be edited"))
+
+
+async def _remind(app: Application, row: Outbox) -> int | None:
+    """One short line that replies to the live card; later reminders the same day edit it
+    instead of piling up. Without a live card to reply to, the card itself goes out again."""
+    rt: Runtime = app.bot_data["rt"]
+    payload = row.payload
+    since = datetime.fromisoformat(payload["since"])
+    async with rt.sessions() as session:
+        card = await session.scalar(
+            select(Outbox.message_id)
+            .where(
+                Outbox.step_instance_id == row.step_instance_id,
+                Outbox.chat_id == row.chat_id,
+                Outbox.tag == "card",
+                Outbox.status == "sent",
+                Outbox.closed_at.is_(None),
+            )
+            .order_by(Outbox.id.desc())
+            .limit(1)
+        )
+        today = await session.scalar(
+            select(Outbox.message_id)
+            .where(
+                Outbox.step_instance_id == row.step_instance_id,
+                Outbox.chat_id == row.chat_id,
+                Outbox.tag == "reminder",
+                Outbox.status == "sent",
+                Outbox.sent_at >= since,
+                Outbox.message_id.is_not(None),
+            )
+            .order_by(Outbox.id.desc())
+            .limit(1)
+        )
+    if card is None:
+        card_payload = payload["card"]
+        msg = await app.bot.send_message(
+            row.chat_id,
+            fit(card_payload["text"], MAX_TEXT),
+            reply_markup=markup(card_payload.get("buttons")),
+        )
+        await _retag(app, row.id, "card")
+        return msg.message_id
+    if today is not None:
+        await _edit(app, row.chat_id, today, payload["text"], None)
+        return today
+    msg = await app.bot.send_message(
+        row.chat_id,
+        fit(payload["text"], MAX_TEXT),
+        reply_parameters=ReplyParameters(card, allow_sending_without_reply=True),
+    )
+    return msg.message_id
+
+
+async def _retag(app: Application, outbox_id: int, tag: str) -> None:
+    rt: Runtime = app.bot_data["rt"]
+    async with rt.sessions.begin() as session:
+        await session.execute(update(Outbox).where(Outbox.id == outbox_id).values(tag=tag))
 
 
 async def _close_orphans(app: Application, chat_id: int, sent_id: int) -> None:
-    """Remove the buttons of bot messages between the last recorded send in this chat and
-    the card just sent: everything with buttons goes through this outbox and is recorded,
-    so a message there with buttons is the twin a killed process sent and never recorded.
-    (Telegram numbers a private chat's messages in order; other messages in the range are
-    the person's own or have no buttons, and Telegram refuses those edits harmlessly.)"""
+    """Remove the buttons of unrecorded bot messages just below the card just sent. Every
+    message with buttons goes through this outbox and is recorded, so one with buttons that
+    no row knows is a twin a killed process sent and never recorded. (Telegram numbers a
+    private chat's messages in order; the person's own messages and ours without buttons
+    are refused harmlessly.)"""
     rt: Runtime = app.bot_data["rt"]
+    low = max(sent_id - ORPHAN_SCAN, 1)
     async with rt.sessions() as session:
-        floor = await session.scalar(
-            select(func.max(Outbox.message_id)).where(
-                Outbox.chat_id == chat_id,
-                Outbox.method.in_(("send_message", "send_document")),
-                Outbox.message_id < sent_id,
+        known = set(
+            await session.scalars(
+                select(Outbox.message_id).where(
+                    Outbox.chat_id == chat_id, Outbox.message_id.between(low, sent_id)
+                )
             )
         )
-    for message_id in range(sent_id - 1, max(floor or 0, sent_id - 1 - ORPHAN_SCAN), -1):
+    for message_id in range(sent_id - 1, low - 1, -1):
+        if message_id in known:
+            continue
         try:
             await app.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
             log.warning("closed an unrecorded copy %s in chat %s", message_id, chat_id)
         except BadRequest:
-            continue  # not ours, no buttons, or gone
+            continue  # not ours, no buttons, or gone (a 5xx is raised: the row is retried)
 
 
 async def _edit(app: Application, chat_id: int, message_id: int, text: str, buttons) -> None:  # type: ignore[no-untyped-def]
@@ -217,8 +322,7 @@ async def _edit(app: Application, chat_id: int, message_id: int, text: str, butt
             fit(text, MAX_TEXT), chat_id, message_id, reply_markup=markup(buttons)
         )
     except BadRequest as exc:
-        # Already edited, or deleted by the user: nothing left to change.
-        if not any(m in exc.message for m in ("not modified", "not found", "can't be edited")):
+        if not _nothing_to_change(exc):
             raise
 
 
@@ -236,6 +340,10 @@ async def _record(
         values: dict = {"attempts": row.attempts + 1, "claimed_until": None}
         if error is None:
             values |= {"status": "sent", "sent_at": now, "message_id": message_id}
+            if getattr(row, "uncertain", False) and row.payload.get("buttons") and message_id:
+                # Sent again after an attempt that may have gone through: close its twin
+                # (its own row, so a failure there is retried and never resends this one).
+                enqueue(session, now, row.chat_id, "close_orphans", {"sent_id": message_id})
         elif bug:
             # Telegram refused what the bot wrote: our fault, not the person's.
             values |= {"status": "failed", "last_error": error}

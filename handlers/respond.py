@@ -87,9 +87,13 @@ def _queue_replies(
     elif reply.text:
         rows.append(queue("send_message", {"text": reply.text}))
     if reply.message:
-        rows.append(
-            queue("send_message", {"text": reply.message, "buttons": reply.message_buttons})
-        )
+        payload = {"text": reply.message, "buttons": reply.message_buttons}
+        row = queue("send_message", payload)
+        if reply.message_card is not None:  # closed with its step, like every card
+            row.step_instance_id, row.tag = reply.message_card, "card"
+        elif reply.message_buttons:
+            row.tag = "prompt"  # closed once answered
+        rows.append(row)
     return rows
 
 

@@ -45,6 +45,8 @@ class Person(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # How the bot addresses them, e.g. "Bapak Kepala Dinas" (admin sets it; default from role).
+    sapaan: Mapped[str | None] = mapped_column(String(100))
     nip: Mapped[str | None] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(default=True)
     # The bot can only write to people who pressed Start; admins see who has not.
@@ -209,8 +211,15 @@ class Outbox(Base):
     # Set for task messages so a later action can edit the copies sent to the others.
     step_instance_id: Mapped[int | None] = mapped_column(ForeignKey("step_instances.id"))
     message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # What the message is, so it can be closed later: card, prompt, reminder, escalation.
+    tag: Mapped[str | None] = mapped_column(String(16))
+    closed_at: Mapped[datetime | None]  # its buttons were removed (step closed, prompt answered)
 
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_step_instance_id", "step_instance_id"),
+        Index("ix_outbox_chat_message", "chat_id", "message_id"),
+    )
 
 
 class Inbox(Base):

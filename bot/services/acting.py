@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
-from bot.bounds import clean_note
+from bot.bounds import clean_note, fit
 from bot.people import Actor, holders
 from bot.runtime import Runtime
 from bot.services.common import (
@@ -25,13 +25,21 @@ from bot.services.common import (
     latest_document,
     load_step,
     new_instance,
+    open_steps,
     send,
     send_document,
     set_prompt,
     sop_of,
 )
-from bot.services.views import buttons_for, make_step_tokens, notify_task, step_tokens, task_view
-from bot.sop.model import Kind, SopDefinition
+from bot.services.views import (
+    buttons_for,
+    document_label,
+    make_step_tokens,
+    notify_task,
+    step_tokens,
+    task_view,
+)
+from bot.sop.model import Kind, SopDefinition, Step
 from bot.workflow import engine
 from bot.workflow.engine import ProcessState, WorkflowError
 from bot.workflow.events import (
@@ -68,6 +76,7 @@ async def apply_events(
     process.state = state.to_json()
     process.current_step = state.current
     actor_id = actor.id if actor else None
+    tz = rt.settings.timezone
     for event in events:
         match event:
             case StepCompleted(step_no=no, outcome=outcome, note=note):
@@ -78,7 +87,11 @@ async def apply_events(
                 current_si.note = note
                 current_si.next_reminder_at = current_si.escalate_at = None
                 audit(session, now, actor_id, outcome, process.id, no, note)
-                await _close_other_copies(session, now, current_si, actor, sop, process, rt)
+                step = sop.step(no)
+                who = actor.name if actor else "sistem"
+                label = texts.outcome_label(step, outcome, note)
+                closed = texts.outcome_text(process.title, step, label, who, now, tz)
+                await close_cards(session, now, current_si, closed)
             case RevisionRequested(from_step=frm, to_step=to, note=note, round=round_):
                 assert actor_id is not None  # only a person asks for a revision
                 session.add(
@@ -109,34 +122,31 @@ async def apply_events(
                 await _notify_finished(rt, session, now, process, sop)
 
 
-async def _close_other_copies(
-    session: AsyncSession,
-    now: datetime,
-    si: StepInstance,
-    actor: Actor | None,
-    sop: SopDefinition,
-    process: Process,
-    rt: Runtime,
-) -> None:
-    """Everyone else who holds the role sees the task is done (their buttons go away)."""
-    chats = set(
-        (
-            await session.scalars(
-                select(Outbox.chat_id).where(
-                    Outbox.step_instance_id == si.id, Outbox.method == "send_message"
-                )
-            )
-        ).all()
+CLOSABLE = ("card", "reminder", "escalation")
+
+
+async def close_cards(session: AsyncSession, now: datetime, si: StepInstance, text: str) -> None:
+    """The step is closed: every copy of its card in every chat (the actor's own, /tugas
+    re-sends, reminder copies, escalations) becomes `text` with no buttons."""
+    # A copy not sent yet will never be needed (one being sent right now is closed below).
+    await session.execute(
+        update(Outbox)
+        .where(
+            Outbox.step_instance_id == si.id,
+            Outbox.status == "pending",
+            Outbox.tag.in_(CLOSABLE),
+            Outbox.claimed_until.is_(None),
+        )
+        .values(status="batal")
+        .execution_options(synchronize_session=False)
     )
-    if actor is not None:
-        chats.discard(actor.person.telegram_id)
-    if not chats:
-        return
-    step = sop.step(si.step_no)
-    who = actor.name if actor else "sistem"
-    text = texts.outcome_text(
-        process.title, step, "✅ Sudah diproses", who, now, rt.settings.timezone
-    )
+    chats = (
+        await session.scalars(
+            select(Outbox.chat_id)
+            .where(Outbox.step_instance_id == si.id, Outbox.tag.in_(("card", "escalation")))
+            .distinct()
+        )
+    ).all()
     for chat in sorted(chats):
         enqueue(session, now, chat, "close_task", {"text": text}, si.id)
 
@@ -167,7 +177,7 @@ async def _notify_finished(
                 now,
                 person.telegram_id,
                 final,
-                f"📄 Dokumen final: {final.file_name} (versi {final.version})",
+                f"📄 Dokumen final: {document_label(sop, final)}",
             )
 
 
@@ -227,9 +237,11 @@ async def press_step(
     assert tok.step_instance_id is not None
     si, process = await load_step(session, tok.step_instance_id)
     sop = await _check_open(rt, session, actor, si, process)
-    tz = rt.settings.timezone
     step = sop.step(si.step_no)
     state = ProcessState.from_json(process.state)
+    prepared = await _prepared_note(session, actor, si)
+    if prepared and tok.action in ("selesai", "setuju", "setuju_ttd"):
+        await clear_prompt(session, now, actor)  # the note goes with this press
     match tok.action:
         case "centang":
             await act_on_step(
@@ -243,6 +255,9 @@ async def press_step(
                 edit=texts.task_text(view),
                 edit_buttons=buttons,
             )
+        case "rincian":
+            view, _ = await task_view(rt, session, process, si, sop)
+            return Reply("", message=texts.details_text(view))
         case "selesai" if step.kind is Kind.KUMPUL and state.missing_bidang:
             await set_prompt(session, now, actor.id, "alasan_kumpul", step_instance_id=si.id)
             missing = state.missing_bidang
@@ -258,44 +273,57 @@ async def press_step(
                 message_buttons=[[("✖️ Batal", cancel)]],
             )
         case "selesai":
-            await act_on_step(rt, session, now, actor, si, process, engine.Complete(si.step_no))
-            return Reply(
-                "Tercatat: selesai.",
-                edit=texts.outcome_text(process.title, step, "✅ Selesai", actor.name, now, tz),
-            )
+            action: engine.Action = engine.Complete(si.step_no, note=prepared)
+            await act_on_step(rt, session, now, actor, si, process, action)
+            return _closed(rt, process, step, engine.DONE, actor, now, prepared, "selesai")
         case "setuju" | "setuju_ttd":
-            await act_on_step(rt, session, now, actor, si, process, engine.Approve(si.step_no))
-            label = (
-                "✅ Disetujui dan ditandatangani" if tok.action == "setuju_ttd" else "✅ Disetujui"
+            await act_on_step(
+                rt, session, now, actor, si, process, engine.Approve(si.step_no, note=prepared)
             )
-            return Reply(
-                "Tercatat: disetujui.",
-                edit=texts.outcome_text(process.title, step, label, actor.name, now, tz),
-            )
-        case "catatan":
-            await set_prompt(session, now, actor.id, "catatan_disposisi", step_instance_id=si.id)
+            return _closed(rt, process, step, engine.APPROVED, actor, now, prepared, "disetujui")
+        case "revisi" if prepared:
+            prompt = await session.get(PendingPrompt, actor.id)
+            assert prompt is not None
+            return await revise(rt, session, now, actor, si, process, prepared, prompt)
+        case "catatan" | "setuju_catatan" | "revisi":
+            kind, ask = {
+                "catatan": ("catatan_disposisi", texts.ASK_CATATAN),
+                "setuju_catatan": ("catatan_setuju", texts.ASK_CATATAN_SETUJU),
+                "revisi": ("catatan_revisi", texts.ASK_REVISI),
+            }[tok.action]
+            await set_prompt(session, now, actor.id, kind, step_instance_id=si.id)
             cancel = await add_token(session, now, "batal", person_id=actor.id)
+            head = f"Langkah {si.step_no} · #{process.id} {process.title}"
             return Reply(
-                "Silakan tulis catatan.",
-                message=(
-                    f"Tulis catatan untuk Langkah {si.step_no} ({process.title}). "
-                    "Catatan ini diteruskan bersama disposisi."
-                ),
-                message_buttons=[[("✖️ Batal", cancel)]],
-            )
-        case "revisi":
-            await set_prompt(session, now, actor.id, "catatan_revisi", step_instance_id=si.id)
-            cancel = await add_token(session, now, "batal", person_id=actor.id)
-            return Reply(
-                "Silakan tulis catatan revisi.",
-                message=(
-                    f"✏️ Revisi Langkah {si.step_no} ({process.title}).\n"
-                    "Tulis catatan revisi: apa yang perlu diperbaiki. Anda juga boleh "
-                    "mengirim file koreksi (dengan catatan sebagai keterangan/caption)."
-                ),
+                "Silakan tulis catatannya.",
+                message=f"{head}\n{ask}",
                 message_buttons=[[("✖️ Batal", cancel)]],
             )
     raise ServiceError(texts.UNKNOWN_BUTTON)
+
+
+def _closed(
+    rt: Runtime,
+    process: Process,
+    step: Step,
+    outcome: str,
+    actor: Actor,
+    now: datetime,
+    note: str | None,
+    toast: str,
+) -> Reply:
+    """The pressed card shows what every other copy of it now shows (see `close_cards`)."""
+    label = texts.outcome_label(step, outcome, note)
+    text = texts.outcome_text(process.title, step, label, actor.name, now, rt.settings.timezone)
+    return Reply(f"Tercatat: {toast}.", edit=text)
+
+
+async def _prepared_note(session: AsyncSession, actor: Actor, si: StepInstance) -> str | None:
+    """A note the person typed first and kept with 📝 Jadikan catatan, for this step."""
+    prompt = await session.get(PendingPrompt, actor.id)
+    if prompt is None or prompt.kind != "catatan_siap":
+        return None
+    return str(prompt.data["text"]) if prompt.data.get("step_instance_id") == si.id else None
 
 
 async def answer_step_prompt(
@@ -309,7 +337,7 @@ async def answer_step_prompt(
     """A text that answers a prompt about a step (revision note, catatan, reasons)."""
     si, process = await load_step(session, prompt.data["step_instance_id"])
     if si.finished_at is not None:
-        await clear_prompt(session, actor.id)
+        await clear_prompt(session, now, actor)
         raise ServiceError(await already_done_message(session, si, rt.settings.timezone))
     text = clean_note(text)  # zero-width characters alone say nothing
     match prompt.kind:
@@ -319,13 +347,21 @@ async def answer_step_prompt(
             kept = prompt.data.get("file")
             file = FileIn(**kept) if kept else None
             return await revise(rt, session, now, actor, si, process, text, prompt, file)
+        case "catatan_setuju":
+            if not text:
+                raise ServiceError(texts.EMPTY_CATATAN)
+            await act_on_step(
+                rt, session, now, actor, si, process, engine.Approve(si.step_no, note=text)
+            )
+            await clear_prompt(session, now, actor)
+            return Reply(f"✅ Langkah {si.step_no} disetujui, catatan diteruskan.")
         case "catatan_disposisi":
             if not text:
                 raise ServiceError(texts.EMPTY_CATATAN)
             await act_on_step(
                 rt, session, now, actor, si, process, engine.Complete(si.step_no, note=text)
             )
-            await clear_prompt(session, actor.id)
+            await clear_prompt(session, now, actor)
             return Reply(f"✅ Langkah {si.step_no} selesai, catatan diteruskan.")
         case "alasan_kumpul":
             state = ProcessState.from_json(process.state)
@@ -339,9 +375,9 @@ async def answer_step_prompt(
             await act_on_step(
                 rt, session, now, actor, si, process, engine.Complete(si.step_no, reasons=reasons)
             )
-            await clear_prompt(session, actor.id)
+            await clear_prompt(session, now, actor)
             return Reply(f"✅ Langkah {si.step_no} ditutup dengan alasan untuk bidang yang kosong.")
-    await clear_prompt(session, actor.id)
+    await clear_prompt(session, now, actor)
     raise ServiceError(texts.NO_PROMPT_TEXT)
 
 
@@ -366,7 +402,7 @@ async def revise(
         engine.RequestRevision(si.step_no, note),
         revision_doc_file=file,
     )
-    await clear_prompt(session, actor.id)
+    await clear_prompt(session, now, actor)
     target = sop.step(si.step_no).revisi_ke
     return Reply(
         f"✏️ Revisi dikirim. Langkah {target} dikerjakan ulang; setelah versi baru diunggah, "
@@ -374,6 +410,49 @@ async def revise(
     )
 
 
-async def cancel_prompt(session: AsyncSession, actor: Actor) -> Reply:
-    await clear_prompt(session, actor.id)
+async def cancel_prompt(session: AsyncSession, now: datetime, actor: Actor) -> Reply:
+    await clear_prompt(session, now, actor)
     return Reply(texts.CANCELLED, edit=texts.CANCELLED)
+
+
+FREE_TEXT_KINDS = ("teks_bebas", "catatan_siap")  # a kept text does not block a new one
+
+
+async def free_text(
+    rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, text: str
+) -> Reply:
+    """A text nobody asked for. With exactly one open task, answer with that task's card
+    and buttons plus 📝 Jadikan catatan (keep the words as the note of the next press)."""
+    text = clean_note(text)
+    steps = await open_steps(session, actor)
+    if len(steps) != 1 or not text:
+        raise ServiceError(texts.NO_PROMPT_TEXT)
+    si, process = steps[0]
+    sop = sop_of(rt, process)
+    view, _ = await task_view(rt, session, process, si, sop)
+    buttons = buttons_for(await step_tokens(session, si.id), view.checklist, view.bidang)
+    keep = await add_token(session, now, "jadikan_catatan", arg=str(si.id), person_id=actor.id)
+    buttons.append([("📝 Jadikan catatan", keep)])
+    await set_prompt(session, now, actor.id, "teks_bebas", step_instance_id=si.id, text=text)
+    said = f"💬 Pesan Bapak/Ibu: «{fit(text, 120)}»"
+    card = f"{texts.task_text(view)}\n\n{said}"
+    return Reply("", message=card, message_buttons=buttons, message_card=si.id)
+
+
+async def keep_note(
+    rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, si_id: int
+) -> Reply:
+    """📝 Jadikan catatan: the words typed before become the note of the next press."""
+    prompt = await session.get(PendingPrompt, actor.id)
+    if prompt is None or prompt.kind != "teks_bebas" or prompt.data["step_instance_id"] != si_id:
+        raise ServiceError(texts.UNKNOWN_BUTTON)
+    si, process = await load_step(session, si_id)
+    await _check_open(rt, session, actor, si, process)
+    text = prompt.data["text"]
+    prompt.kind = "catatan_siap"
+    view, _ = await task_view(rt, session, process, si, sop_of(rt, process))
+    buttons = buttons_for(await step_tokens(session, si.id), view.checklist, view.bidang)
+    kept = f"📝 Catatan disiapkan: «{fit(text, 120)}». Tekan tombol langkah ini; catatan ikut."
+    return Reply(
+        "Catatan disiapkan.", edit=f"{texts.task_text(view)}\n\n{kept}", edit_buttons=buttons
+    )

@@ -47,6 +47,7 @@ class Reply:
     edit_buttons: Buttons | None = None  # keep the message interactive with these buttons
     message: str | None = None  # an extra message to send now (e.g. a prompt)
     message_buttons: Buttons | None = None
+    message_card: int | None = None  # the message is a copy of this step instance's card
     refused: bool = False  # set by the handler when a ServiceError stopped the action
 
 
@@ -145,9 +146,14 @@ def send(
     text: str,
     buttons: Buttons | None = None,
     step_instance_id: int | None = None,
-) -> None:
-    payload = {"text": text, "buttons": buttons}
-    enqueue(session, now, chat_id, "send_message", payload, step_instance_id)
+    tag: str | None = None,
+) -> Outbox:
+    """A message; `tag` says what closes it later (card, prompt, reminder, escalation)."""
+    row = enqueue(
+        session, now, chat_id, "send_message", {"text": text, "buttons": buttons}, step_instance_id
+    )
+    row.tag = tag
+    return row
 
 
 def send_document(
@@ -169,13 +175,23 @@ async def set_prompt(
     if prompt is None:
         session.add(PendingPrompt(person_id=person_id, kind=kind, data=data, created_at=now))
     else:
+        await _close_prompts(session, now, person_id)  # the question asked before is over
         prompt.kind, prompt.data, prompt.created_at = kind, data, now
 
 
-async def clear_prompt(session: AsyncSession, person_id: int) -> None:
-    prompt = await session.get(PendingPrompt, person_id)
+async def clear_prompt(session: AsyncSession, now: datetime, actor: Actor) -> None:
+    prompt = await session.get(PendingPrompt, actor.id)
     if prompt is not None:
         await session.delete(prompt)
+        enqueue(session, now, actor.person.telegram_id, "close_prompts", {})
+
+
+async def _close_prompts(session: AsyncSession, now: datetime, person_id: int) -> None:
+    """Queue the removal of the buttons of every question asked so far (✖️ Batal...): the
+    outbox closes the prompt messages of that chat older than this row."""
+    chat = await session.scalar(select(Person.telegram_id).where(Person.id == person_id))
+    if chat is not None:
+        enqueue(session, now, chat, "close_prompts", {})
 
 
 def sop_of(rt: Runtime, process: Process) -> SopDefinition:
@@ -186,11 +202,16 @@ def sop_of(rt: Runtime, process: Process) -> SopDefinition:
 
 
 async def latest_document(
-    session: AsyncSession, process_id: int, purposes: tuple[str, ...] | None = None
+    session: AsyncSession,
+    process_id: int,
+    purposes: tuple[str, ...] | None = None,
+    step_no: int | None = None,
 ) -> Document | None:
     query = select(Document).where(Document.process_id == process_id)
     if purposes:
         query = query.where(Document.purpose.in_(purposes))
+    if step_no is not None:
+        query = query.where(Document.step_no == step_no)
     return await session.scalar(query.order_by(Document.id.desc()).limit(1))
 
 
@@ -204,8 +225,13 @@ async def add_document(
     file: FileIn,
     uploader_id: int,
 ) -> Document:
+    # Versions count per kind of document (the draft, the surat pengantar...), not per process.
     count = await session.scalar(
-        select(func.count(Document.id)).where(Document.process_id == process_id)
+        select(func.count(Document.id)).where(
+            Document.process_id == process_id,
+            Document.purpose == purpose,
+            Document.step_no == step_no,
+        )
     )
     doc = Document(
         process_id=process_id,

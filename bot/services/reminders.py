@@ -1,13 +1,18 @@
-"""Reminders, escalation and the morning digest, found by scanning indexed columns.
+"""Reminders, escalation and the daily digest, found by scanning indexed columns.
 
 The database is the source of truth: a periodic job (APScheduler, via PTB's JobQueue) calls
 `scan`; each due row is claimed with a compare-and-set update, so a restart sends a missed
 reminder once (not once per missed interval) and two bot processes never both send it.
+
+Quiet by design: a reminder is one short line replying to the live card, and later ones the
+same day edit that line (the outbox's `remind`); an escalation tells the superior who is late
+and what is missing, with buttons to nudge now or see the status; the digest goes out once
+per working day inside its window, never because a task arrived.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
@@ -19,7 +24,9 @@ from bot.people import holders
 from bot.runtime import Runtime
 from bot.services import common as svc
 from bot.services import views
-from bot.timefmt import span, when
+from bot.sop.model import Kind
+from bot.timefmt import span
+from bot.workflow.engine import ProcessState
 from storage.models import DigestRun, Person, PersonRole, Process, StepInstance
 
 BATCH = 100
@@ -42,6 +49,47 @@ async def scan(rt: Runtime, now: datetime) -> int:
 def _top_role(rt: Runtime, process: Process, role: str) -> bool:
     sop = rt.sops.get(process.sop_number)
     return sop is not None and sop.role(role).superior is None
+
+
+def late_by(rt: Runtime, si: StepInstance, now: datetime) -> str:
+    """Lateness in working time (nights, weekends and holidays do not count)."""
+    minutes = rt.calendar.working_minutes_between(si.deadline_at, now) * rt.settings.time_scale
+    return span(timedelta(minutes=minutes))
+
+
+def _missing(process: Process, rt: Runtime, si: StepInstance) -> list[str]:
+    sop = rt.sops.get(process.sop_number)
+    if sop is None or sop.step(si.step_no).kind is not Kind.KUMPUL:
+        return []
+    return ProcessState.from_json(process.state).missing_bidang
+
+
+async def remind(
+    rt: Runtime,
+    session: AsyncSession,
+    now: datetime,
+    process: Process,
+    si: StepInstance,
+    people: list[Person],
+) -> None:
+    """Queue the short reminder line for each person (see the outbox's `remind`)."""
+    sop = svc.sop_of(rt, process)
+    step = sop.step(si.step_no)
+    line = texts.reminder_line(step, late_by(rt, si, now), _missing(process, rt, si))
+    view, _ = await views.task_view(rt, session, process, si, sop)
+    view.late_by = late_by(rt, si, now)
+    card = {
+        "text": texts.task_text(view),
+        "buttons": views.buttons_for(
+            await views.step_tokens(session, si.id), view.checklist, view.bidang
+        ),
+    }
+    tz = ZoneInfo(rt.settings.timezone)
+    day_start = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    payload = {"text": line, "since": day_start.astimezone(now.tzinfo).isoformat(), "card": card}
+    for person in people:
+        row = svc.enqueue(session, now, person.telegram_id, "remind", payload, si.id)
+        row.tag = "reminder"
 
 
 async def _reminders(rt: Runtime, session: AsyncSession, now: datetime) -> int:
@@ -72,11 +120,8 @@ async def _reminders(rt: Runtime, session: AsyncSession, now: datetime) -> int:
         )
         if claimed.rowcount != 1 or not sending:
             continue
-        sop = svc.sop_of(rt, process)
         people = await holders(session, si.role, now)
-        await views.notify_task(
-            rt, session, now, process, si, sop, people, late_by=span(now - si.deadline_at)
-        )
+        await remind(rt, session, now, process, si, people)
         svc.audit(session, now, None, "pengingat", process.id, si.step_no)
         queued += len(people)
     return queued
@@ -107,33 +152,48 @@ async def _escalations(rt: Runtime, session: AsyncSession, now: datetime) -> int
         sop = svc.sop_of(rt, process)
         superior = sop.role(si.role).superior
         if superior is None or sop.role(superior).superior is None:
-            continue  # the top of the chain reads late items in the morning digest
+            continue  # the top of the chain reads late items in the daily digest
         step = sop.step(si.step_no)
         names = ", ".join(p.name for p in await holders(session, si.role, now)) or "-"
         text = texts.escalation_text(
             process.title,
+            process.id,
             step,
             sop,
             names,
-            span(now - si.deadline_at),
-            si.deadline_at,
-            rt.settings.timezone,
+            late_by(rt, si, now),
+            _missing(process, rt, si),
         )
         for person in await holders(session, superior, now):
-            svc.send(session, now, person.telegram_id, text)
+            nudge = await svc.add_token(
+                session, now, "ingatkan", arg=str(si.id), person_id=person.id
+            )
+            status = await svc.add_token(
+                session, now, "status", arg=str(process.id), person_id=person.id
+            )
+            buttons = [[("🔔 Ingatkan", nudge), ("📋 Status", status)]]
+            svc.send(session, now, person.telegram_id, text, buttons, si.id, tag="escalation")
             queued += 1
         svc.audit(session, now, None, "eskalasi", process.id, si.step_no, superior)
     return queued
 
 
 async def digest(rt: Runtime, session: AsyncSession, now: datetime) -> int:
-    """The morning digest: once per person per working day, at DIGEST_TIME local."""
+    """Once per working day, inside the window after DIGEST_TIME, for everyone at once."""
     tz = ZoneInfo(rt.settings.timezone)
     local = now.astimezone(tz)
-    if local.time() < rt.settings.digest_time or not rt.calendar.is_working_day(local.date()):
+    opens = local.replace(
+        hour=rt.settings.digest_time.hour,
+        minute=rt.settings.digest_time.minute,
+        second=0,
+        microsecond=0,
+    )
+    closes = opens + timedelta(minutes=rt.settings.digest_window_minutes)
+    if not opens <= local < closes or not rt.calendar.is_working_day(local.date()):
         return 0
     day = local.date().isoformat()
-    done = set(await session.scalars(select(DigestRun.person_id).where(DigestRun.day == day)))
+    if await session.scalar(select(DigestRun.person_id).where(DigestRun.day == day).limit(1)):
+        return 0  # today's digest is written (by us earlier, or by another process)
     open_rows = (
         await session.execute(
             select(StepInstance, Process)
@@ -153,43 +213,56 @@ async def digest(rt: Runtime, session: AsyncSession, now: datetime) -> int:
     for person, role in people:
         roles_of.setdefault(person.id, (person, set()))[1].add(role)
     top_roles = {r.code for sop in rt.sops.all() for r in sop.roles if r.superior is None}
+    names = await _holder_names(session, now, {si.role for si, _ in open_rows})
     queued = 0
     for person_id, (person, roles) in roles_of.items():
-        if person_id in done:
-            continue
+        # Everyone is marked, so a task that arrives later today triggers nothing.
+        session.add(DigestRun(day=day, person_id=person_id, created_at=now))
         mine = [(si, p) for si, p in open_rows if si.role in roles]
-        is_top = bool(roles & top_roles)  # the Kadis also sees every running process
+        is_top = bool(roles & top_roles)  # the Kadis also sees who is late everywhere
         if not mine and not (is_top and open_rows):
             continue
-        session.add(DigestRun(day=day, person_id=person_id, created_at=now))
-        svc.send(session, now, person.telegram_id, _digest_text(rt, now, mine, open_rows, is_top))
+        text = _digest_text(rt, now, person, roles, mine, open_rows if is_top else [], names)
+        buttons = None
+        if mine:
+            token = await svc.add_token(session, now, "tugas", person_id=person_id)
+            buttons = [[("📋 Buka tugas saya", token)]]
+        svc.send(session, now, person.telegram_id, text, buttons)
         queued += 1
     return queued
 
 
-def _digest_text(rt: Runtime, now: datetime, mine, everything, overview: bool) -> str:  # type: ignore[no-untyped-def]
+async def _holder_names(session: AsyncSession, now: datetime, roles: set[str]) -> dict[str, str]:
+    return {
+        role: ", ".join(p.name for p in await holders(session, role, now)) or "-" for role in roles
+    }
+
+
+def _digest_text(rt, now, person, roles, mine, everything, names) -> str:  # type: ignore[no-untyped-def]
+    """One screen: what waits for this person, who is late (the Kadis), how much runs."""
     tz = rt.settings.timezone
-    lines = [f"☀️ Selamat pagi. Ringkasan tugas, {when(now, tz)}"]
-    late = [(si, p) for si, p in mine if si.deadline_at < now]
-    ontime = [(si, p) for si, p in mine if si.deadline_at >= now]
+    lines = [texts.digest_greeting(now, tz, texts.salutation(person, roles))]
     if mine:
-        lines.append("")
-        lines.append(f"Tugas Anda ({len(mine)}):")
-        for si, p in late:
-            lines.append(
-                f"🔴 {p.title} · Langkah {si.step_no} — terlambat {span(now - si.deadline_at)}"
-            )
-        for si, p in ontime:
-            lines.append(
-                f"🟢 {p.title} · Langkah {si.step_no} — tenggat {when(si.deadline_at, tz)}"
-            )
-        lines.append("Ketik /tugas untuk membuka tugas dengan tombolnya.")
-    if overview and everything:
-        lines.append("")
-        lines.append("Semua proses berjalan:")
-        for si, p in everything:
+        lines += ["", f"Menunggu Bapak/Ibu ({len(mine)}):"]
+        for si, p in mine[:8]:
             sop = rt.sops.get(p.sop_number)
-            who = texts.role_name(sop, si.role)
-            flag = f"🔴 terlambat {span(now - si.deadline_at)}" if si.deadline_at < now else "🟢"
-            lines.append(f"• #{p.id} {p.title}: Langkah {si.step_no} di {who} {flag}")
+            label = sop.step(si.step_no).short if sop else f"Langkah {si.step_no}"
+            when_ = (
+                f"⏰ terlambat {late_by(rt, si, now)}"
+                if si.deadline_at < now
+                else f"tenggat {texts.short_when(si.deadline_at, tz)}"
+            )
+            lines.append(f"• #{p.id} {texts.fit(p.title, 40)} · L{si.step_no} {label} — {when_}")
+    late = [(si, p) for si, p in everything if si.deadline_at < now]
+    if late:
+        lines += ["", f"Terlambat ({len(late)}):"]
+        for si, p in late[:8]:
+            who = names.get(si.role, "-")
+            lines.append(
+                f"• #{p.id} {texts.fit(p.title, 40)} · Langkah {si.step_no} di {who} — "
+                f"{late_by(rt, si, now)}"
+            )
+    if everything:
+        running = len({p.id for _, p in everything})
+        lines += ["", f"Berjalan: {running} proses · {len(late)} langkah terlambat"]
     return "\n".join(lines)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
+from bot.bounds import fit
 from bot.people import Actor, list_people
 from bot.runtime import Runtime
 from bot.services import common as svc
 from bot.services import views
+from bot.sop.model import Step
 from bot.timefmt import short_when, span
 from storage.models import Person, Process, RevisionNote, StepInstance
 
@@ -33,7 +35,7 @@ async def queue_open_tasks(
         buttons = views.buttons_for(
             await views.step_tokens(session, si.id), view.checklist, view.bidang
         )
-        svc.send(session, now, chat, texts.task_text(view), buttons, si.id)
+        svc.send(session, now, chat, texts.task_text(view), buttons, si.id, tag="card")
     return svc.Reply("")
 
 
@@ -77,8 +79,11 @@ async def running_processes(session: AsyncSession) -> list[Process]:
 
 
 async def status_text(rt: Runtime, session: AsyncSession, process: Process) -> str:
+    """At a glance: the running step on top, then every activation in order (so revision
+    rounds show), each with who, when and its working time against the standard."""
     sop = svc.sop_of(rt, process)
     tz = rt.settings.timezone
+    now = rt.clock.now()
     rows = (
         await session.execute(
             select(StepInstance, Person.name)
@@ -87,38 +92,50 @@ async def status_text(rt: Runtime, session: AsyncSession, process: Process) -> s
             .order_by(StepInstance.id)
         )
     ).all()
-    latest: dict[int, tuple[StepInstance, str | None]] = {}
-    for si, name in rows:
-        latest[si.step_no] = (si, name)
     state = "✅ selesai" if process.status == "selesai" else "▶️ berjalan"
-    lines = [
-        f"📋 #{process.id} {process.title} ({state})",
-        f"SOP {sop.title} ({sop.short})",
-        "",
-    ]
-    for step in sop.steps:
-        who = texts.role_name(sop, step.role)
-        entry = latest.get(step.no)
-        if entry is None:
-            lines.append(f"⏳ Langkah {step.no}: {step.kegiatan[:60]} — menunggu ({who})")
+    lines = [f"📋 #{process.id} {fit(process.title, 60)} · {state} · SOP {sop.short}"]
+    running = [(si, name) for si, name in rows if si.finished_at is None]
+    for si, _ in running:
+        step = sop.step(si.step_no)
+        late = " 🔴 terlambat" if si.deadline_at < now else ""
+        lines.append(
+            f"▶️ Langkah {step.no} {step.short} — {texts.role_short(sop, step.role)} · sejak "
+            f"{short_when(si.started_at, tz)} · {_worked(rt, si, now, step)}{late}"
+        )
+    if running:
+        lines.append("")
+    for si, name in rows:
+        if si.finished_at is None:
             continue
-        si, name = entry
-        if si.finished_at is not None:
-            outcome = {"revisi": "revisi diminta"}.get(si.outcome or "", si.outcome)
-            lines.append(
-                f"✅ Langkah {step.no}: {step.kegiatan[:60]} — {outcome} oleh {name}, "
-                f"{short_when(si.finished_at, tz)}"
-            )
-        else:
-            late = ""
-            now = rt.clock.now()
-            if si.deadline_at < now:
-                late = f", TERLAMBAT {span(now - si.deadline_at)}"
-            lines.append(
-                f"▶️ Langkah {step.no}: {step.kegiatan[:60]} — sekarang di {who}, tenggat "
-                f"{short_when(si.deadline_at, tz)}{late}"
-            )
-    return "\n".join(lines)
+        step = sop.step(si.step_no)
+        mark, outcome = _OUTCOMES.get(si.outcome or "", ("✅", si.outcome or "selesai"))
+        round_ = f" (ronde {si.round})" if si.round else ""
+        lines.append(
+            f"{mark} L{step.no} {step.short} — {outcome} oleh {name or '-'}, "
+            f"{short_when(si.finished_at, tz)} · {_worked(rt, si, now, step)}{round_}"
+        )
+    reached = {si.step_no for si, _ in rows}
+    waiting = [s for s in sop.steps if s.no not in reached]
+    if waiting and process.status != "selesai":
+        lines.append("⏳ Berikutnya: " + ", ".join(f"L{s.no} {s.short}" for s in waiting[:4]))
+    return fit("\n".join(lines), 4000)
+
+
+_OUTCOMES = {
+    "revisi": ("✏️", "revisi diminta"),
+    "disetujui": ("✅", "disetujui"),
+    "diunggah": ("📤", "diunggah"),
+    "selesai": ("✅", "selesai"),
+}
+
+
+def _worked(rt: Runtime, si: StepInstance, now: datetime, step: Step) -> str:
+    """'1 jam 5 menit / 1 jam' (working time taken / the SOP's standard), 🔴 when over."""
+    end = si.finished_at or now
+    minutes = rt.calendar.working_minutes_between(si.started_at, end) * rt.settings.time_scale
+    standard = rt.calendar.waktu_minutes(step.waktu_parsed)
+    over = " 🔴" if si.finished_at and minutes > standard else ""
+    return f"{span(timedelta(minutes=minutes))} / {step.waktu.lower()}{over}"
 
 
 def help_text(rt: Runtime, actor: Actor) -> str:

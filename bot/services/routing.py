@@ -8,11 +8,12 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
-from bot.people import Actor
+from bot.people import Actor, holders
 from bot.runtime import Runtime
-from bot.services import acting, starting, uploads
-from bot.services.common import FileIn, Reply, ServiceError
-from storage.models import ActionToken, PendingPrompt
+from bot.services import acting, reports, starting, uploads
+from bot.services.common import FileIn, Reply, ServiceError, already_done_message, audit, load_step
+from bot.services.reminders import remind
+from storage.models import ActionToken, PendingPrompt, Process
 
 
 async def press(
@@ -28,7 +29,19 @@ async def press(
         return await acting.press_step(rt, session, now, actor, tok)
     # Buttons of a conversation with one person (cancel, choose a task, /mulai).
     if tok.action == "batal":
-        return await acting.cancel_prompt(session, actor)
+        return await acting.cancel_prompt(session, now, actor)
+    match tok.action:
+        case "tugas":
+            return await reports.queue_open_tasks(rt, session, now, actor)
+        case "status":
+            process = await session.get(Process, int(tok.arg or 0))
+            if process is None:
+                raise ServiceError(texts.PROCESS_NOT_FOUND)
+            return Reply("", message=await reports.status_text(rt, session, process))
+        case "ingatkan":
+            return await nudge(rt, session, now, actor, int(tok.arg or 0))
+        case "jadikan_catatan":
+            return await acting.keep_note(rt, session, now, actor, int(tok.arg or 0))
     prompt = await session.get(PendingPrompt, actor.id)
     if tok.action == "pilih_unggah":
         if prompt is None or prompt.kind != "pilih_unggah":
@@ -45,10 +58,25 @@ async def answer_text(
 ) -> Reply:
     """A text message: it answers whatever the bot asked this person for."""
     prompt = await session.get(PendingPrompt, actor.id)
-    if prompt is None:
-        raise ServiceError(texts.NO_PROMPT_TEXT)
+    if prompt is None or prompt.kind in acting.FREE_TEXT_KINDS:
+        # Said in their own words: with one open task, offer its buttons.
+        return await acting.free_text(rt, session, now, actor, text)
     if prompt.kind.startswith("mulai_"):
         return await starting.answer_text(rt, session, now, actor, prompt, text)
     if prompt.kind == "pilih_unggah":
         raise ServiceError("Pilih dulu langkah untuk dokumen tadi dengan tombol di atas.")
     return await acting.answer_step_prompt(rt, session, now, actor, prompt, text)
+
+
+async def nudge(
+    rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, si_id: int
+) -> Reply:
+    """🔔 Ingatkan on an escalation: the holders are reminded now, and the superior told so."""
+    si, process = await load_step(session, si_id)
+    if si.finished_at is not None:
+        raise ServiceError(await already_done_message(session, si, rt.settings.timezone))
+    people = await holders(session, si.role, now)
+    await remind(rt, session, now, process, si, people)
+    audit(session, now, actor.id, "ingatkan", process.id, si.step_no)
+    names = ", ".join(p.name for p in people) or "-"
+    return Reply(f"🔔 Pengingat Langkah {si.step_no} sudah dikirim kepada {names}.")

@@ -195,7 +195,7 @@ async def finish(
         prompt.data.get("arahan"),
         surat_edaran,
     )
-    await clear_prompt(session, actor.id)
+    await clear_prompt(session, now, actor)
     first = sop.step(1)
     if first.role in actor.roles:
         who = texts.role_name(sop, sop.step(2).role) if len(sop.steps) > 1 else ""

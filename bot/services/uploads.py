@@ -90,7 +90,7 @@ async def receive_upload(
     sop = await act_on_step(
         rt, session, now, actor, si, process, engine.Upload(si.step_no), upload_file=file
     )
-    await clear_prompt(session, actor.id)
+    await clear_prompt(session, now, actor)
     state = ProcessState.from_json(process.state)
     nxt = (
         f" Diteruskan ke Langkah {state.current} "
@@ -113,7 +113,7 @@ async def receive_revision_file(
     si, process = await load_step(session, si_id)
     prompt = await session.get(PendingPrompt, actor.id)
     if si.finished_at is not None or prompt is None:
-        await clear_prompt(session, actor.id)
+        await clear_prompt(session, now, actor)
         raise ServiceError(await already_done_message(session, si, rt.settings.timezone))
     note = clean_note(caption)
     if note:

@@ -28,7 +28,7 @@ async def task_view(
             .where(
                 StepInstance.process_id == process.id,
                 StepInstance.note.is_not(None),
-                StepInstance.outcome == engine.DONE,
+                StepInstance.outcome.in_((engine.DONE, engine.APPROVED)),
             )
             .order_by(StepInstance.id)
         )
@@ -36,18 +36,31 @@ async def task_view(
     notes = [(f"{name} (langkah {no})", note) for no, note, name in notes_rows]
     revision = None
     if si.round and step.kind is Kind.UNGGAH:
-        row = (
-            await session.execute(
-                select(RevisionNote, Person.name)
-                .join(Person, Person.id == RevisionNote.reviewer_id)
-                .where(RevisionNote.process_id == process.id, RevisionNote.to_step == step.no)
-                .order_by(RevisionNote.id.desc())
-                .limit(1)
-            )
-        ).first()
+        row = await _last_revision(session, process.id, RevisionNote.to_step == step.no)
         if row is not None and row[0].round == si.round:
             revision = (row[0].round, row[1], row[0].note)
-    doc = await latest_document(session, process.id)
+    # The document a reviewer or the archivist looks at: the latest of the drafting step.
+    source = step.revisi_ke if step.kind.is_review else None
+    doc = await latest_document(session, process.id, step_no=source)
+    paraf: list[tuple[str, datetime]] = []
+    revised_for_me = None
+    if step.kind.is_review and doc is not None:
+        approvals = (
+            await session.execute(
+                select(StepInstance.role, StepInstance.finished_at)
+                .where(
+                    StepInstance.process_id == process.id,
+                    StepInstance.outcome == engine.APPROVED,
+                    StepInstance.finished_at >= doc.created_at,
+                )
+                .order_by(StepInstance.finished_at)
+            )
+        ).all()
+        paraf = [(texts.role_short(sop, role), at) for role, at in approvals]
+        if si.round:
+            mine = await _last_revision(session, process.id, RevisionNote.from_step == step.no)
+            if mine is not None and mine[0].round == si.round:
+                revised_for_me = mine[0].note
     view = texts.TaskView(
         sop=sop,
         process_id=process.id,
@@ -58,11 +71,36 @@ async def task_view(
         arahan=process.arahan,
         notes=notes,
         revision=revision,
-        document_name=f"{doc.file_name} (versi {doc.version})" if doc else None,
+        document=document_label(sop, doc) if doc else None,
+        paraf=paraf,
+        revised_for_me=revised_for_me,
         checklist=state.checklist if step.kind is Kind.KUMPUL else None,
         bidang=state.bidang,
     )
     return view, doc
+
+
+async def _last_revision(session: AsyncSession, process_id: int, which):  # type: ignore[no-untyped-def]
+    return (
+        await session.execute(
+            select(RevisionNote, Person.name)
+            .join(Person, Person.id == RevisionNote.reviewer_id)
+            .where(RevisionNote.process_id == process_id, which)
+            .order_by(RevisionNote.id.desc())
+            .limit(1)
+        )
+    ).first()
+
+
+def document_label(sop: SopDefinition, doc: Document) -> str:
+    """'Draf LAKIP ke-2 (draft_lakip_v2.pdf)': numbered per kind, the sender's own name."""
+    if doc.purpose == "surat_edaran":
+        kind = "Surat Edaran"
+    elif doc.purpose == "koreksi":
+        kind = "Koreksi"
+    else:
+        kind = sop.step(doc.step_no).document_kind
+    return f"{kind} ke-{doc.version} ({doc.file_name})"
 
 
 _LABELS = {
@@ -70,8 +108,11 @@ _LABELS = {
     "setuju_ttd": "✅ Setuju & Tanda tangani",
     "revisi": "✏️ Revisi",
     "selesai": "✅ Selesai",
-    "catatan": "📝 Teruskan dengan catatan",
+    "catatan": "📝 Tambah catatan",
+    "setuju_catatan": "📝 Terima dengan catatan",
+    "rincian": "ℹ️ Rincian",
 }
+_FIRST_ROW = 2  # the main choices side by side; the rest below
 
 
 def buttons_for(
@@ -87,17 +128,19 @@ def buttons_for(
     by_action = {t.action: t.token for t in tokens}
     main = [(label, by_action[a]) for a, label in _LABELS.items() if a in by_action]
     if main:
-        rows.append(main)
+        rows.append(main[:_FIRST_ROW])
+    if main[_FIRST_ROW:]:
+        rows.append(main[_FIRST_ROW:])
     return rows
 
 
 _TOKENS_BY_KIND: dict[Kind, tuple[str, ...]] = {
-    Kind.DISPOSISI: ("selesai", "catatan"),
-    Kind.TUGAS: ("selesai",),
-    Kind.UNGGAH: (),
-    Kind.KUMPUL: ("selesai",),
-    Kind.PERIKSA: ("setuju", "revisi"),
-    Kind.TANDA_TANGAN: ("setuju_ttd", "revisi"),
+    Kind.DISPOSISI: ("selesai", "catatan", "rincian"),
+    Kind.TUGAS: ("selesai", "rincian"),
+    Kind.UNGGAH: ("rincian",),
+    Kind.KUMPUL: ("selesai", "rincian"),
+    Kind.PERIKSA: ("setuju", "revisi", "setuju_catatan", "rincian"),
+    Kind.TANDA_TANGAN: ("setuju_ttd", "revisi", "setuju_catatan", "rincian"),
 }
 
 
@@ -150,13 +193,9 @@ async def notify_task(
     view.late_by = late_by
     tokens = await step_tokens(session, si.id)
     buttons = buttons_for(tokens, view.checklist, view.bidang)
+    text = texts.task_text(view)
     for person in people:
         if doc is not None and late_by is None:
-            send_document(
-                session,
-                now,
-                person.telegram_id,
-                doc,
-                f"📄 {process.title} — {doc.file_name} (versi {doc.version})",
-            )
-        send(session, now, person.telegram_id, texts.task_text(view), buttons, si.id)
+            caption = f"📄 {document_label(sop, doc)} — #{process.id} {process.title}"
+            send_document(session, now, person.telegram_id, doc, caption)
+        send(session, now, person.telegram_id, text, buttons, si.id, tag="card")

@@ -59,6 +59,8 @@ class Step(_Strict):
     kind: Kind
     revisi_ke: int | None = None  # review steps: the drafting step a revision goes back to
     keterangan: str = ""
+    label: str = ""  # a short name for cards and /status, e.g. "Paraf Sekretaris"
+    dokumen: str = ""  # unggah steps: what the file is, e.g. "Draf LAKIP" ("Draf LAKIP ke-2")
     # unggah steps: which file types close the step (images only where the SOP wants a photo)
     berkas: tuple[str, ...] = DOCUMENT_TYPES
 
@@ -75,6 +77,21 @@ class Step(_Strict):
         if unknown or not value:
             raise ValueError(f"jenis berkas harus dari: {', '.join(KNOWN_TYPES)}")
         return tuple(v.lower() for v in value)
+
+    @property
+    def short(self) -> str:
+        if self.label:
+            return self.label
+        words, out = self.kegiatan.split(), ""
+        for word in words:
+            if len(out) + len(word) > 40:
+                return out + "…"
+            out = f"{out} {word}".strip()
+        return out
+
+    @property
+    def document_kind(self) -> str:
+        return self.dokumen or self.output or f"Dokumen langkah {self.no}"
 
     @property
     def accepts_images(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -21,7 +22,10 @@ BIDANG = [
 
 
 async def step(user: FakeUser, n: int) -> dict:
-    return await user.wait_for_text(f"Langkah {n}:", timeout=20)
+    """The live card of step n (a closed copy, edited to its outcome, has no buttons)."""
+    return await user.wait_for(
+        lambda m: f"Langkah {n}:" in (m.get("text") or "") and bool(_labels(m)), timeout=20
+    )
 
 
 async def mulai(kadis: FakeUser, sop: str, title_button: str) -> None:
@@ -42,14 +46,27 @@ async def mulai(kadis: FakeUser, sop: str, title_button: str) -> None:
     await kadis.wait_for_text("Disposisi diberikan", timeout=20)
 
 
+def live_buttons_anywhere(server: FakeBotApi) -> list[tuple[int, str]]:
+    """Messages in any chat that still have buttons (after a finished run: none may)."""
+    return [
+        (user.id, (m.get("text") or "")[:60])
+        for user in server.users
+        for m in server.delivered(user.id)
+        if _labels(m)
+    ]
+
+
+def _labels(message: dict) -> list[str]:
+    rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+    return [button["text"] for row in rows for button in row]
+
+
 async def collect(tim: FakeUser) -> None:
     msg = await step(tim, 4)
     for bidang in BIDANG:
         await tim.press(msg, bidang)
         await tim.wait_for(
-            lambda m, b=bidang: (
-                m["message_id"] == msg["message_id"] and f"✅ {b}" in (m.get("text") or "")
-            )
+            lambda m, b=bidang: m["message_id"] == msg["message_id"] and f"✅ {b}" in _labels(m)
         )
     await tim.press(msg, "Selesai")
 
@@ -89,14 +106,20 @@ async def test_lakip_from_mulai_to_archive(server: FakeBotApi, tmp_path) -> None
 
         for user in (kadis, sek, jaf, ani, budi):
             await user.wait_for_text("Proses selesai", timeout=20)
+        await asyncio.sleep(1.0)  # the last closing edits
+        assert live_buttons_anywhere(server) == []
         final = await kadis.wait_for(lambda m: "Dokumen final" in (m.get("caption") or ""))
         assert server.file_bytes(final["document"]["file_id"]) == sample(
             "draft_lakip_v2.pdf", "draft v2"
         )
         # The status view shows every step done.
         await kadis.send("/status 1")
-        status = await kadis.wait_for_text("Langkah 11")
-        assert status["text"].count("✅ Langkah") == 11
+        status = await kadis.wait_for_text("L11 Pengarsipan")
+        lines = status["text"].split("\n")
+        assert "✅ selesai" in lines[0] and "WITA" in status["text"]
+        assert any(line.startswith("✏️ L8") for line in lines)  # the revision shows
+        assert sum(" L5 " in f" {line}" for line in lines) == 2  # drafted twice, round 1 too
+        assert "ronde 1" in status["text"]
         # The menu is in Indonesian and the token never reached the log.
         assert any(c["command"] == "tugas" for c in server.my_commands())
         assert TOKEN not in bot.output()
@@ -131,6 +154,8 @@ async def test_pelaporan_kinerja_with_revision_at_paraf(server: FakeBotApi, tmp_
         await kadis.press(await step(kadis, 10), "Setuju")
         await ani.press(await step(ani, 11), "Selesai")
         await kadis.wait_for_text("Proses selesai", timeout=20)
+        await asyncio.sleep(1.0)
+        assert live_buttons_anywhere(server) == []
     finally:
         bot.stop()
 

@@ -167,9 +167,11 @@ async def test_pressed_message_is_closed_even_if_the_bot_api_hiccups(h: Harness)
     edits = [
         c
         for c in h.request.calls
-        if c.method == "editMessageText" and c.params["chat_id"] == SEKRETARIS
+        if c.method == "editMessageText"
+        and c.params["chat_id"] == SEKRETARIS
+        and c.params["message_id"] == 1  # the pressed message
     ]
-    assert len(edits) == 1 and "Selesai oleh Bu Sekretaris" in edits[0].params["text"]
+    assert len(edits) == 1 and "Diteruskan oleh Bu Sekretaris" in edits[0].params["text"]
     assert "reply_markup" not in edits[0].params  # the buttons are gone
 
 

@@ -66,8 +66,15 @@ async def test_lakip_runs_end_to_end_with_a_revision(h: Harness) -> None:
         await h.press(TIM_A, bidang)
     await h.press(TIM_A, "Selesai")
     assert "Langkah 5" in h.last(TIM_B)
-    # Budi's copy of step 4 was closed for him.
-    assert any("Sudah diproses oleh Ani Tim" in e for e in h.edits())
+    # Budi's copy of step 4 was closed for him, with no buttons left.
+    closed = [
+        c
+        for c in h.request.calls
+        if c.method == "editMessageText"
+        and c.params["chat_id"] == TIM_B
+        and "Selesai oleh Ani Tim" in c.params["text"]
+    ]
+    assert closed and all("reply_markup" not in c.params for c in closed)
 
     await h.document(TIM_B, "draft_lakip_v1.docx")
     assert "Langkah 6" in h.last(JAFUNG)
@@ -94,7 +101,7 @@ async def test_lakip_runs_end_to_end_with_a_revision(h: Harness) -> None:
 
     for uid in (KADIS, SEKRETARIS, JAFUNG, TIM_A, TIM_B):
         assert any("Proses selesai" in t for t in h.sent(uid)), uid
-    assert any("Dokumen final: draft_lakip_v2.pdf" in t for t in h.sent(KADIS))
+    assert any("Dokumen final: Draf LAKIP ke-2 (draft_lakip_v2.pdf)" in t for t in h.sent(KADIS))
     async with h.rt.sessions() as s:
         process = await s.scalar(select(Process))
         assert process.status == "selesai"
@@ -177,8 +184,8 @@ async def test_bad_files_and_text_where_a_file_is_expected(h: Harness) -> None:
     assert "melebihi batas 20 MB" in h.last(TIM_A)
     await h.photo(TIM_A)
     assert "bukan foto" in h.last(TIM_A)
-    await h.text(TIM_A, "ini drafnya ya")
-    assert "tidak sedang ditunggu" in h.last(TIM_A)
+    await h.text(TIM_A, "ini drafnya ya")  # one open task: its card comes back, to act on
+    assert "Pesan Bapak/Ibu: «ini drafnya ya»" in h.last(TIM_A)
     async with h.rt.sessions() as s:
         assert (await s.scalar(select(Process))).current_step == 5
         assert await s.scalar(select(func.count(Document.id))) == 1  # only the Surat Edaran

@@ -45,7 +45,8 @@ async def scan_at(h: Harness, at: datetime) -> None:
 
 
 def reminders_to(h: Harness, uid: int) -> list[str]:
-    return [t for t in h.sent(uid) if "PENGINGAT" in t]
+    """New reminder messages (a later reminder the same day edits the first one)."""
+    return [t for t in h.sent(uid) if t.startswith("⏰ Langkah")]
 
 
 async def test_late_step_is_reminded_repeatedly_in_office_hours_and_stops_when_done(h) -> None:
@@ -58,9 +59,17 @@ async def test_late_step_is_reminded_repeatedly_in_office_hours_and_stops_when_d
     await scan_at(h, wita(23, 9, 30))
     assert len(reminders_to(h, SEKRETARIS)) == 1  # the interval is 60 minutes
     await scan_at(h, wita(23, 10, 7))
-    assert len(reminders_to(h, SEKRETARIS)) == 2
+    assert len(reminders_to(h, SEKRETARIS)) == 1  # the same day: the line is edited
+    assert any("terlambat 1 jam 2 menit" in t for t in h.edits())
+    reminder = next(
+        c for c in h.request.calls if c.params.get("text", "").startswith("⏰ Langkah 2")
+    )
+    assert "Tenggat" not in reminder.params["text"]  # one short line, not the whole card
+    assert reminder.params["reply_parameters"]["message_id"] > 1  # it answers the live card
+    await scan_at(h, wita(24, 9, 0))
+    assert len(reminders_to(h, SEKRETARIS)) == 2  # a new working day: one new message
     await h.press(SEKRETARIS, "Selesai")
-    await scan_at(h, wita(23, 12, 0))
+    await scan_at(h, wita(24, 12, 0))
     assert len(reminders_to(h, SEKRETARIS)) == 2  # done: no more
 
 
@@ -91,7 +100,14 @@ async def test_superior_is_told_after_twice_the_standard_time(h) -> None:
     await scan_at(h, wita(23, 9, 11))
     escalations = [t for t in h.sent(SEKRETARIS) if "Eskalasi" in t]
     assert len(escalations) == 1 and "Langkah 3" in escalations[0]
-    assert "Jafung" in escalations[0]
+    assert "Pak Jafung" in escalations[0] and "waktu kerja" in escalations[0]
+    # It can be acted on: 🔔 Ingatkan nudges the Jafung now and says so.
+    before = len(reminders_to(h, JAFUNG))
+    await h.press(SEKRETARIS, "Ingatkan")
+    assert len(reminders_to(h, JAFUNG)) == before + 1 or any("Langkah 3" in t for t in h.edits())
+    assert "Pengingat Langkah 3 sudah dikirim kepada Pak Jafung" in h.answers()[-1]
+    await h.press(SEKRETARIS, "Status")
+    assert "#1" in h.last(SEKRETARIS) and "Langkah 3" in h.last(SEKRETARIS)
     await scan_at(h, wita(23, 11))
     assert len([t for t in h.sent(SEKRETARIS) if "Eskalasi" in t]) == 1
     # The Kadis is never sent escalations; late items wait for the digest.
@@ -120,10 +136,24 @@ async def test_morning_digest_once_per_day_late_first_and_overview_for_kadis(h) 
     await scan_at(h, wita(24, 7, 31))
     await scan_at(h, wita(24, 8))
     digests = [t for t in h.sent(SEKRETARIS) if "Selamat pagi" in t]
-    assert len(digests) == 1 and "🔴" in digests[0] and "Langkah 2" in digests[0]
+    assert len(digests) == 1 and "Menunggu Bapak/Ibu (1)" in digests[0]
+    assert "terlambat" in digests[0] and "L2" in digests[0]
     kadis = [t for t in h.sent(KADIS) if "Selamat pagi" in t]
-    assert len(kadis) == 1 and "Semua proses berjalan" in kadis[0]
-    assert "#1" in kadis[0] and "#2" in kadis[0]
+    assert len(kadis) == 1 and "Berjalan: 2 proses" in kadis[0]
+    assert "Terlambat" in kadis[0] and "Bu Sekretaris" in kadis[0]  # who is late, by name
+    # A task that arrives later the same day does not trigger another digest.
+    await start(h, "371", "Tahun 2025")
+    await scan_at(h, wita(24, 9))
+    assert len([t for t in h.sent(SEKRETARIS) if "Selamat" in t]) == 1
+
+
+async def test_no_digest_outside_its_window(h) -> None:
+    await start(h, "370")
+    await scan_at(h, wita(24, 10))  # the window is 07:30-09:30: the bot was down until 10
+    await scan_at(h, wita(24, 14))
+    assert not any("Ringkasan tugas" in t for uid in (KADIS, SEKRETARIS) for t in h.sent(uid))
+    await scan_at(h, wita(25, 7, 45))  # the next working day, inside the window
+    assert len([t for t in h.sent(SEKRETARIS) if "Ringkasan tugas" in t]) == 1
 
 
 async def test_two_bot_processes_on_one_database_send_a_reminder_once(h, tmp_path) -> None:
@@ -139,7 +169,7 @@ async def test_two_bot_processes_on_one_database_send_a_reminder_once(h, tmp_pat
             c
             for r in (h.request, other.request)
             for c in r.calls
-            if c.method == "sendMessage" and "PENGINGAT" in c.params.get("text", "")
+            if c.method == "sendMessage" and c.params.get("text", "").startswith("⏰ Langkah")
         ]
         assert len(sent) == 1
     async with h.rt.sessions() as s:
