@@ -112,7 +112,7 @@ def cmd_users(args: argparse.Namespace) -> int:
 
         async def add(session):  # type: ignore[no-untyped-def]
             return await people.add_person(
-                session, now, args.telegram_id, args.name, wanted, nip=args.nip
+                session, now, args.telegram_id, args.name, wanted, nip=args.nip, sapaan=args.sapaan
             )
 
         person = asyncio.run(_with_session(settings, add))
@@ -218,6 +218,7 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--name", required=True)
     add.add_argument("--role", required=True, help="kadis, sekretaris, jafung, tim_kerja (koma)")
     add.add_argument("--nip")
+    add.add_argument("--sapaan", help='sapaan bot kepadanya, mis. "Bapak Kepala Dinas"')
     usub.add_parser("list")
     rm = usub.add_parser("remove")
     rm.add_argument("--telegram-id", type=int, required=True)

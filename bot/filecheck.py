@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import zipfile
 
+from bot import texts
+
 # How each type code is shown to the user (jpeg and jpg are one format).
 ACCEPTED_NAMES = {
     "pdf": "PDF",
@@ -138,7 +140,7 @@ def check(
     """(extension to store the file under, refusal message in Bahasa Indonesia or None)."""
     accepted = tuple(a.lower().lstrip(".") for a in accepted)
     if not data:
-        return None, "File kosong (0 byte). Periksa file Anda lalu kirim ulang."
+        return None, texts.EMPTY_FILE
     real = _sniff(data, claimed_ext.lower().lstrip("."))
     if real is None:
         names = _names(accepted)

@@ -82,17 +82,22 @@ async def add_person(
     roles: list[str],
     nip: str | None = None,
     until: datetime | None = None,
+    sapaan: str | None = None,
 ) -> Person:
-    """Register someone (or give an existing person more roles)."""
+    """Register someone (or give an existing person more roles). `sapaan`: how the bot
+    addresses them, e.g. "Bapak Kepala Dinas" (default: Bapak/Ibu + jabatan or name)."""
     person = await session.scalar(select(Person).where(Person.telegram_id == telegram_id))
     if person is None:
-        person = Person(telegram_id=telegram_id, name=name, nip=nip, created_at=now, active=True)
+        person = Person(
+            telegram_id=telegram_id, name=name, nip=nip, sapaan=sapaan, created_at=now, active=True
+        )
         session.add(person)
         await session.flush()
     else:
         person.active = True
         person.name = name or person.name
         person.nip = nip or person.nip
+        person.sapaan = sapaan or person.sapaan
     existing = set(
         await session.scalars(select(PersonRole.role).where(PersonRole.person_id == person.id))
     )

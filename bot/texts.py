@@ -23,16 +23,16 @@ ROLE_LABELS = {
 ACCEPTED_HINT = "PDF, DOC/DOCX, XLS/XLSX, ODT/ODS"
 
 STRANGER = (
-    "Maaf, akun Telegram Anda belum terdaftar di Bot Disposisi SOP. "
+    "Maaf, akun Telegram Bapak/Ibu belum terdaftar di Bot Disposisi SOP. "
     "Silakan hubungi admin (Tim Kerja Perencanaan Program) untuk mendapatkan tautan undangan."
 )
 UNKNOWN_BUTTON = (
-    "Tombol ini tidak dikenal atau sudah kedaluwarsa. Ketik /tugas untuk melihat tugas Anda."
+    "Tombol ini tidak dikenal atau sudah kedaluwarsa. Ketik /tugas untuk melihat tugas Bapak/Ibu."
 )
-NOT_YOURS = "Maaf, langkah ini bukan tugas Anda."
+NOT_YOURS = "Maaf, langkah ini bukan tugas Bapak/Ibu."
 UNKNOWN_COMMAND = "Perintah tidak dikenal. Ketik /bantuan untuk melihat perintah yang tersedia."
 NO_PROMPT_TEXT = (
-    "Pesan Anda tidak sedang ditunggu oleh bot. Ketik /tugas untuk melihat tugas Anda "
+    "Pesan ini tidak sedang ditunggu oleh bot. Ketik /tugas untuk melihat tugas Bapak/Ibu "
     "atau /bantuan untuk bantuan."
 )
 EMPTY_NOTE = "Catatan revisi tidak boleh kosong. Tulis apa yang perlu diperbaiki."
@@ -72,13 +72,13 @@ DOWNLOAD_FAILED = (
     "Maaf, file gagal diunduh dari Telegram (jaringan lambat atau terputus). "
     "Tidak ada yang berubah. Silakan kirim ulang sebentar lagi."
 )
-EMPTY_FILE = "File kosong (0 byte). Periksa file Anda lalu kirim ulang."
+EMPTY_FILE = "File kosong (0 byte). Periksa file tersebut lalu kirim ulang."
 NOTE_PREVIEW = 300  # characters of a note shown on a card; the rest via /catatan
 
 
 def welcome(name: str, role: str) -> str:
     return (
-        f"Selamat datang, {name}! Anda terdaftar sebagai {role}. Tugas Anda akan datang di "
+        f"Selamat datang, {name}! Bapak/Ibu terdaftar sebagai {role}. Tugas akan datang di "
         "chat ini. Ketik /bantuan untuk melihat perintah."
     )
 

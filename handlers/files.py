@@ -10,6 +10,7 @@ import logging
 import mimetypes
 import secrets
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from telegram import Update
@@ -80,8 +81,9 @@ async def on_file(update: Update, context: BotContext) -> None:
     if refusal is not None or ext is None:
         await say(update, context, refusal or texts.EMPTY_FILE)
         return
-    if message.photo:
-        claimed = f"foto_{message.message_id}.jpg"
+    if message.photo:  # a photo has no name: call it what it is, and when
+        day = rt.clock.now().astimezone(ZoneInfo(rt.settings.timezone)).date().isoformat()
+        claimed = f"{target.label} {day}.jpg"
     name = clean_file_name(claimed, ext, fallback=f"dokumen_{message.message_id}")
     try:
         stored = await asyncio.to_thread(_keep, rt.settings.files_dir, data, name, ext, file_id)

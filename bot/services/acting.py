@@ -406,7 +406,7 @@ async def revise(
     target = sop.step(si.step_no).revisi_ke
     return Reply(
         f"✏️ Revisi dikirim. Langkah {target} dikerjakan ulang; setelah versi baru diunggah, "
-        f"dokumen kembali kepada Anda."
+        f"dokumen kembali kepada Bapak/Ibu."
     )
 
 

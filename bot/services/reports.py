@@ -24,9 +24,9 @@ async def queue_open_tasks(
     """/tugas: send every open task of this person again, with its buttons."""
     rows = await svc.open_steps(session, actor)
     if not rows:
-        return svc.Reply("Tidak ada tugas terbuka untuk Anda saat ini. 👍")
+        return svc.Reply("Tidak ada tugas terbuka untuk Bapak/Ibu saat ini. 👍")
     chat = actor.person.telegram_id
-    svc.send(session, now, chat, f"Anda punya {len(rows)} tugas terbuka:")
+    svc.send(session, now, chat, f"Ada {len(rows)} tugas terbuka untuk Bapak/Ibu:")
     for si, process in rows:
         sop = svc.sop_of(rt, process)
         view, _ = await views.task_view(rt, session, process, si, sop)
@@ -141,10 +141,11 @@ def _worked(rt: Runtime, si: StepInstance, now: datetime, step: Step) -> str:
 def help_text(rt: Runtime, actor: Actor) -> str:
     roles = ", ".join(texts.role_name(None, r) for r in sorted(actor.roles)) or "belum ada peran"
     lines = [
-        f"Halo {actor.name}. Peran Anda: {roles}.",
+        f"{texts.greeting(rt.clock.now(), rt.settings.timezone)}, "
+        f"{texts.salutation(actor.person, actor.roles)}. Peran: {roles}.",
         "",
         "Perintah:",
-        "/tugas — tugas Anda yang masih terbuka (dengan tombolnya)",
+        "/tugas — tugas yang masih terbuka (dengan tombolnya)",
         "/status — proses yang sedang berjalan; /status NOMOR untuk rinciannya",
     ]
     if actor.is_admin or any(s.step(1).role in actor.roles for s in rt.sops.all()):

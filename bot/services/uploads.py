@@ -38,6 +38,7 @@ class UploadTarget:
     step_instance_id: int | None = None
     steps: list[tuple[int, str]] = field(default_factory=list)  # (si id, label) to choose from
     accepted: tuple[str, ...] = ()
+    label: str = "Dokumen"  # what the step's file is ("Tanda Terima"), to name a photo
 
 
 async def upload_target(
@@ -69,12 +70,12 @@ async def upload_target(
         )
     if not candidates:
         raise ServiceError(
-            "Saat ini tidak ada langkah yang menunggu dokumen dari Anda. "
-            "Ketik /tugas untuk melihat tugas Anda."
+            "Saat ini tidak ada langkah yang menunggu dokumen dari Bapak/Ibu. "
+            "Ketik /tugas untuk melihat tugas Bapak/Ibu."
         )
     if len(candidates) == 1:
         si, _, step = candidates[0]
-        return UploadTarget("step", si.id, accepted=step.berkas)
+        return UploadTarget("step", si.id, accepted=step.berkas, label=step.document_kind)
     accepted = tuple(sorted({t for c in candidates for t in c[2].berkas}))
     return UploadTarget(
         "ask",

@@ -98,7 +98,7 @@ async def launch(server: FakeBotApi, tmp_path: Path, **env: str) -> BotProcess:
     for uid in PEOPLE:
         user = server.user(uid, PEOPLE[uid][0])
         await user.send("/start")
-        await user.wait_for_text("Halo", timeout=15)
+        await user.wait_for_text("Peran:", timeout=15)
     return bot
 
 

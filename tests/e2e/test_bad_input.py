@@ -47,7 +47,7 @@ async def test_long_notes_long_and_rtl_names_and_false_files(server: FakeBotApi,
         kadis, sek, jaf, ani = (server.user(uid) for uid in (101, 102, 103, 104))
         admin = server.user(ADMIN, "Admin")
         await admin.send("/start")
-        await admin.wait_for_text("Halo")
+        await admin.wait_for_text("Peran:")
         await start_371(kadis, "Laporan Kinerja Tahunan", LONG)
         await kadis.press(None, "Mulai tanpa lampiran")
         await kadis.wait_for_text("Disposisi diberikan")
@@ -111,7 +111,7 @@ async def test_repeats_edits_odd_arguments_slow_downloads_and_blocked_chats(
         kadis, sek, jaf, ani = (server.user(uid) for uid in (101, 102, 103, 104))
         admin = server.user(ADMIN, "Admin")
         await admin.send("/start")
-        await admin.wait_for_text("Halo")
+        await admin.wait_for_text("Peran:")
         # Every argument gets an answer.
         for arg in ("²", "٣", "9" * 30, "x" * 4080):
             await sek.send(f"/status {arg}")

@@ -150,7 +150,7 @@ async def test_wrong_role_forged_and_stale_buttons_change_nothing(h: Harness) ->
     # The Sekretaris's task forwarded to the Jafung: pressing it is refused.
     data = h.button_data(SEKRETARIS, "✅ Selesai")
     await h.press_data(JAFUNG, data)
-    assert "bukan tugas Anda" in h.answers()[-1]
+    assert "bukan tugas Bapak/Ibu" in h.answers()[-1]
     await h.press_data(SEKRETARIS, "t:forged-token-xyz")
     assert "tidak dikenal" in h.answers()[-1]
     await h.press_data(SEKRETARIS, "langkah=2&role=kadis")

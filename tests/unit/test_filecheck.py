@@ -110,7 +110,7 @@ def test_html_page_named_pdf_is_refused() -> None:
 def test_empty_file_is_refused_with_the_zero_byte_message() -> None:
     assert check(b"", "pdf", DOCUMENT_TYPES) == (
         None,
-        "File kosong (0 byte). Periksa file Anda lalu kirim ulang.",
+        "File kosong (0 byte). Periksa file tersebut lalu kirim ulang.",
     )
 
 
