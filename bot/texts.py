@@ -42,6 +42,10 @@ ASK_REVISI = (
     "✏️ Tulis catatan revisi: apa yang perlu diperbaiki. Bapak/Ibu juga dapat mengirim file "
     "koreksi, dengan catatan sebagai keterangan (caption)."
 )
+VOICE_WHERE = (
+    "Pesan suara diterima sebagai catatan setelah Bapak/Ibu menekan ✏️ Revisi, "
+    "📝 Tambah catatan, atau 📝 Terima dengan catatan pada kartu tugas."
+)
 EMPTY_CATATAN = "Catatan tidak boleh kosong. Silakan tulis catatannya."
 ALREADY = (
     "Tombol ini sudah diproses oleh orang lain sesaat yang lalu. "
@@ -74,6 +78,10 @@ DOWNLOAD_FAILED = (
 )
 EMPTY_FILE = "File kosong (0 byte). Periksa file tersebut lalu kirim ulang."
 NOTE_PREVIEW = 300  # characters of a note shown on a card; the rest via /catatan
+
+
+def voice_note(seconds: int) -> str:
+    return f"🎤 Pesan suara ({seconds} detik), diteruskan bersama kartu tugas."
 
 
 def welcome(name: str, role: str) -> str:

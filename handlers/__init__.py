@@ -35,6 +35,7 @@ def register(app: Application) -> None:
     app.add_handler(MessageHandler(private & filters.COMMAND, commands.cmd_unknown))
     app.add_handler(CallbackQueryHandler(chat.on_button))
     app.add_handler(MessageHandler(private & (filters.Document.ALL | filters.PHOTO), files.on_file))
+    app.add_handler(MessageHandler(private & filters.VOICE, files.on_voice))
     app.add_handler(MessageHandler(private & filters.TEXT, chat.on_text))
     app.add_handler(MessageHandler(private & ~filters.TEXT & ~filters.COMMAND, chat.on_other))
     app.add_error_handler(chat.on_error)

@@ -68,13 +68,8 @@ async def on_file(update: Update, context: BotContext) -> None:
     if message.photo and not any(a in IMAGE_TYPES for a in accepted):
         await say(update, context, texts.PHOTO_NOT_DOCUMENT)
         return
-    try:
-        data = await asyncio.wait_for(
-            _fetch(context, file_id), timeout=rt.settings.download_timeout_seconds
-        )
-    except (TelegramError, TimeoutError, OSError) as exc:
-        log.warning("download failed: %r", exc)
-        await say(update, context, texts.DOWNLOAD_FAILED)
+    data = await _download(update, context, file_id)
+    if data is None:
         return
     claimed_ext = Path(claimed).suffix.lower().lstrip(".")
     ext, refusal = filecheck.check(data, claimed_ext, tuple(accepted))
@@ -85,11 +80,8 @@ async def on_file(update: Update, context: BotContext) -> None:
         day = rt.clock.now().astimezone(ZoneInfo(rt.settings.timezone)).date().isoformat()
         claimed = f"{target.label} {day}.jpg"
     name = clean_file_name(claimed, ext, fallback=f"dokumen_{message.message_id}")
-    try:
-        stored = await asyncio.to_thread(_keep, rt.settings.files_dir, data, name, ext, file_id)
-    except DiskError as exc:
-        await _disk_fault(context, str(exc))
-        await say(update, context, texts.DISK_ERROR)
+    stored = await _store(update, context, data, name, ext, file_id)
+    if stored is None:
         return
     caption = clean_note(message.caption)
 
@@ -155,3 +147,56 @@ async def _disk_fault(context: BotContext, error: str) -> None:
             enqueue(
                 session, rt.clock.now(), admin, "send_message", {"text": texts.disk_alert(error)}
             )
+
+
+async def on_voice(update: Update, context: BotContext) -> None:
+    """A voice note, wherever a note is asked for: kept (OGG, checked by content) and sent on."""
+    rt, actor = context.rt, context.actor
+    message = update.effective_message
+    assert actor is not None and message is not None and message.voice is not None
+    voice = message.voice
+    if (voice.file_size or 0) > rt.settings.max_download_bytes:
+        limit = rt.settings.telegram_max_download_mb
+        await say(update, context, texts.too_big(voice.file_size or 0, limit))
+        return
+    data = await _download(update, context, voice.file_id)
+    if data is None:
+        return
+    if not data.startswith(b"OggS"):  # Telegram's voice notes are OGG/Opus
+        await say(update, context, texts.VOICE_WHERE)
+        return
+    name = f"pesan_suara_{message.message_id}.ogg"
+    stored = await _store(update, context, data, name, "ogg", voice.file_id)
+    if stored is None:
+        return
+    duration = voice.duration
+    seconds = int(duration.total_seconds() if hasattr(duration, "total_seconds") else duration)
+    await act(
+        update, context, lambda s, now: uploads.receive_voice(rt, s, now, actor, stored, seconds)
+    )
+
+
+async def _download(update: Update, context: BotContext, file_id: str) -> bytes | None:
+    """The file's bytes, or None after telling the person it failed (never hangs)."""
+    try:
+        return await asyncio.wait_for(
+            _fetch(context, file_id), timeout=context.rt.settings.download_timeout_seconds
+        )
+    except (TelegramError, TimeoutError, OSError) as exc:
+        log.warning("download failed: %r", exc)
+        await say(update, context, texts.DOWNLOAD_FAILED)
+        return None
+
+
+async def _store(
+    update: Update, context: BotContext, data: bytes, name: str, ext: str, file_id: str
+) -> FileIn | None:
+    """Our copy under FILES_DIR, or None after telling the person and the admins."""
+    try:
+        return await asyncio.to_thread(
+            _keep, context.rt.settings.files_dir, data, name, ext, file_id
+        )
+    except DiskError as exc:
+        await _disk_fault(context, str(exc))
+        await say(update, context, texts.DISK_ERROR)
+        return None

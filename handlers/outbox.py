@@ -121,6 +121,9 @@ async def _send(app: Application, row: Outbox) -> bool:
         elif row.method == "send_document":
             msg = await _send_document(app, row)
             message_id = msg.message_id
+        elif row.method == "send_voice":
+            msg = await _send_voice(app, row)
+            message_id = msg.message_id
         elif row.method == "edit_message":
             await _edit(
                 app,
@@ -173,6 +176,15 @@ async def _send_document(app: Application, row: Outbox):  # type: ignore[no-unty
             return await app.bot.send_document(
                 row.chat_id, fh, filename=payload.get("file_name"), caption=caption
             )
+
+
+async def _send_voice(app: Application, row: Outbox):  # type: ignore[no-untyped-def]
+    payload = row.payload
+    try:
+        return await app.bot.send_voice(row.chat_id, payload["file_id"], caption=payload["caption"])
+    except BadRequest:
+        with Path(payload["path"]).open("rb") as fh:
+            return await app.bot.send_voice(row.chat_id, fh, caption=payload["caption"])
 
 
 async def _close_task(app: Application, row: Outbox) -> None:

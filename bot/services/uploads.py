@@ -11,12 +11,13 @@ from bot import texts
 from bot.bounds import clean_note
 from bot.people import Actor
 from bot.runtime import Runtime
-from bot.services.acting import act_on_step, revise
+from bot.services.acting import act_on_step, answer_step_prompt, revise
 from bot.services.common import (
     Buttons,
     FileIn,
     Reply,
     ServiceError,
+    add_document,
     add_token,
     already_done_message,
     clear_prompt,
@@ -141,3 +142,20 @@ async def ask_upload_step(
         message="Dokumen diterima. Dokumen ini untuk tugas yang mana?",
         message_buttons=buttons,
     )
+
+
+VOICE_NOTE_KINDS = ("catatan_revisi", "catatan_disposisi", "catatan_setuju")
+
+
+async def receive_voice(
+    rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, file: FileIn, seconds: int
+) -> Reply:
+    """A voice note answers a note prompt like typed words; the recording goes on with the
+    next card (see `views.notify_task`) and is kept like any document."""
+    prompt = await session.get(PendingPrompt, actor.id)
+    if prompt is None or prompt.kind not in VOICE_NOTE_KINDS:
+        raise ServiceError(texts.VOICE_WHERE)
+    si, process = await load_step(session, prompt.data["step_instance_id"])
+    await add_document(session, now, process.id, si.step_no, si.id, "suara", file, actor.id)
+    note = texts.voice_note(seconds)
+    return await answer_step_prompt(rt, session, now, actor, prompt, note)

@@ -9,7 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
 from bot.runtime import Runtime
-from bot.services.common import Buttons, latest_document, new_token, send, send_document
+from bot.services.common import (
+    Buttons,
+    enqueue,
+    latest_document,
+    new_token,
+    send,
+    send_document,
+)
 from bot.sop.model import Kind, SopDefinition, Step
 from bot.workflow import engine
 from bot.workflow.engine import ProcessState
@@ -194,7 +201,19 @@ async def notify_task(
     tokens = await step_tokens(session, si.id)
     buttons = buttons_for(tokens, view.checklist, view.bidang)
     text = texts.task_text(view)
+    voices = (
+        await session.scalars(
+            select(Document).where(
+                Document.process_id == process.id,
+                Document.purpose == "suara",
+                Document.created_at == now,  # recorded by the action that activated this step
+            )
+        )
+    ).all()
     for person in people:
+        for voice in voices:
+            payload = {"file_id": voice.telegram_file_id, "path": voice.path, "caption": "🎤"}
+            enqueue(session, now, person.telegram_id, "send_voice", payload)
         if doc is not None and late_by is None:
             caption = f"📄 {document_label(sop, doc)} — #{process.id} {process.title}"
             send_document(session, now, person.telegram_id, doc, caption)

@@ -88,7 +88,7 @@ class RecordingRequest(BaseRequest):
                 "can_read_all_group_messages": False,
                 "supports_inline_queries": False,
             }
-        if name in ("sendMessage", "sendDocument", "editMessageText"):
+        if name in ("sendMessage", "sendDocument", "sendVoice", "editMessageText"):
             chat = int(p.get("chat_id", 0))
             msg = {
                 "message_id": int(p.get("message_id") or next(self._ids)),
@@ -96,7 +96,13 @@ class RecordingRequest(BaseRequest):
                 "chat": {"id": chat, "type": "private", "first_name": "X"},
                 "from": bot_user,
             }
-            if name == "sendDocument":
+            if name == "sendVoice":
+                msg["voice"] = {
+                    "file_id": str(p.get("voice", "v")),
+                    "file_unique_id": "v",
+                    "duration": 3,
+                }
+            elif name == "sendDocument":
                 msg["document"] = {"file_id": str(p.get("document", "f")), "file_unique_id": "u"}
                 if p.get("caption"):
                     msg["caption"] = p["caption"]
@@ -218,6 +224,17 @@ class Harness:
             "file_size": 6,
         }
         await self._process({"message": self._message(uid, photo=[size])})
+
+    async def voice(self, uid: int, content: bytes = b"OggS\x00 opus", seconds: int = 7) -> None:
+        file_id = f"voice{next(self._message_ids)}"
+        self.request.files[file_id] = content
+        voice = {
+            "file_id": file_id,
+            "file_unique_id": "u" + file_id,
+            "duration": seconds,
+            "file_size": len(content),
+        }
+        await self._process({"message": self._message(uid, voice=voice)})
 
     async def press_data(self, uid: int, data: str, message: dict | None = None) -> None:
         message = message or {

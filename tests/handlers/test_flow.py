@@ -229,3 +229,22 @@ async def test_a_file_during_data_collection_says_how_to_tick_bidang(h: Harness)
     assert "Langkah 4 adalah pengumpulan data" in h.last(TIM_A)
     async with h.rt.sessions() as s:
         assert (await s.scalar(select(Process))).current_step == 4
+
+
+async def test_a_voice_note_is_a_revision_note_and_travels_with_the_card(h: Harness) -> None:
+    await draft_uploaded(h, "371")
+    await h.voice(JAFUNG)  # not asked for a note: says where a voice note fits
+    assert "Pesan suara diterima sebagai catatan" in h.last(JAFUNG)
+    await h.press(JAFUNG, "Revisi")
+    await h.voice(JAFUNG, seconds=12)
+    async with h.rt.sessions() as s:
+        process = await s.scalar(select(Process))
+        assert process.current_step == 5
+        kinds = (await s.scalars(select(Document.purpose))).all()
+        assert "suara" in kinds
+    to_tim = [c for c in h.request.calls if c.params.get("chat_id") in (TIM_A, str(TIM_A))]
+    voice_at = next(i for i, c in enumerate(to_tim) if c.method == "sendVoice")
+    card_at = next(i for i, c in enumerate(to_tim) if "REVISI ke-1" in c.params.get("text", ""))
+    assert voice_at < card_at and "Pesan suara (12 detik)" in to_tim[card_at].params["text"]
+    await h.voice(JAFUNG, content=b"MZ not a voice")  # content is checked
+    assert "Pesan suara diterima sebagai catatan" in h.last(JAFUNG)
