@@ -1,4 +1,14 @@
-"""Everything people read, in Bahasa Indonesia. Pure functions: data in, text out."""
+"""Everything people read, in Bahasa Indonesia. Pure functions: data in, text out.
+
+Glossary — one word per thing, everywhere:
+* Kepala Dinas (Kadis), Sekretaris, Jafung Perencana (the SOP's own text says "Pejabat
+  Fungsional Perencana"; cards say Jafung), Tim Kerja Perencanaan Program (Tim Kerja).
+* proses (one run of an SOP, #N), langkah (a step, "Langkah N"), kartu tugas (a task card),
+  tenggat (deadline), terlambat (late, in working time), waktu standar (the SOP's Waktu).
+* disposisi, arahan (the Kadis's direction), catatan (a note), revisi (sent back with a
+  note), paraf (a reviewer's approval), tanda tangan (the Kadis's signature).
+* People are addressed as "Bapak/Ibu" (+ jabatan, or the sapaan the admin set).
+"""
 
 from __future__ import annotations
 
