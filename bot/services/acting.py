@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
-from bot.bounds import clean_note, fit
+from bot.bounds import clean_note
 from bot.people import Actor, holders
 from bot.runtime import Runtime
 from bot.services.common import (
@@ -20,17 +20,17 @@ from bot.services.common import (
     add_token,
     already_done_message,
     audit,
+    check_open,
     clear_prompt,
     enqueue,
     latest_document,
     load_step,
     new_instance,
-    open_steps,
     send,
     send_document,
     set_prompt,
-    sop_of,
 )
+from bot.services.own_words import prepared_note
 from bot.services.views import (
     buttons_for,
     document_label,
@@ -181,19 +181,6 @@ async def _notify_finished(
             )
 
 
-async def _check_open(
-    rt: Runtime, session: AsyncSession, actor: Actor, si: StepInstance, process: Process
-) -> SopDefinition:
-    sop = sop_of(rt, process)
-    if si.finished_at is not None:
-        raise ServiceError(await already_done_message(session, si, rt.settings.timezone))
-    if si.role not in actor.roles:
-        raise ServiceError(
-            f"{texts.NOT_YOURS} Langkah {si.step_no} adalah tugas {texts.role_name(sop, si.role)}."
-        )
-    return sop
-
-
 async def act_on_step(
     rt: Runtime,
     session: AsyncSession,
@@ -206,7 +193,7 @@ async def act_on_step(
     upload_file: FileIn | None = None,
 ) -> SopDefinition:
     """One transition: check, run the engine, record, queue the messages."""
-    sop = await _check_open(rt, session, actor, si, process)
+    sop = await check_open(rt, session, actor, si, process)
     state = ProcessState.from_json(process.state)
     try:
         new_state, events = engine.act(sop, state, action, actor.roles)
@@ -236,10 +223,10 @@ async def press_step(
     """A button of a task card: decide from the stored token and the state now."""
     assert tok.step_instance_id is not None
     si, process = await load_step(session, tok.step_instance_id)
-    sop = await _check_open(rt, session, actor, si, process)
+    sop = await check_open(rt, session, actor, si, process)
     step = sop.step(si.step_no)
     state = ProcessState.from_json(process.state)
-    prepared = await _prepared_note(session, actor, si)
+    prepared = await prepared_note(session, actor, si)
     if prepared and tok.action in ("selesai", "setuju", "setuju_ttd"):
         await clear_prompt(session, now, actor)  # the note goes with this press
     match tok.action:
@@ -318,14 +305,6 @@ def _closed(
     return Reply(f"Tercatat: {toast}.", edit=text)
 
 
-async def _prepared_note(session: AsyncSession, actor: Actor, si: StepInstance) -> str | None:
-    """A note the person typed first and kept with 📝 Jadikan catatan, for this step."""
-    prompt = await session.get(PendingPrompt, actor.id)
-    if prompt is None or prompt.kind != "catatan_siap":
-        return None
-    return str(prompt.data["text"]) if prompt.data.get("step_instance_id") == si.id else None
-
-
 async def answer_step_prompt(
     rt: Runtime,
     session: AsyncSession,
@@ -347,22 +326,15 @@ async def answer_step_prompt(
             kept = prompt.data.get("file")
             file = FileIn(**kept) if kept else None
             return await revise(rt, session, now, actor, si, process, text, prompt, file)
-        case "catatan_setuju":
+        case "catatan_setuju" | "catatan_disposisi":
             if not text:
                 raise ServiceError(texts.EMPTY_CATATAN)
-            await act_on_step(
-                rt, session, now, actor, si, process, engine.Approve(si.step_no, note=text)
-            )
+            approve = prompt.kind == "catatan_setuju"
+            action = (engine.Approve if approve else engine.Complete)(si.step_no, note=text)
+            await act_on_step(rt, session, now, actor, si, process, action)
             await clear_prompt(session, now, actor)
-            return Reply(f"✅ Langkah {si.step_no} disetujui, catatan diteruskan.")
-        case "catatan_disposisi":
-            if not text:
-                raise ServiceError(texts.EMPTY_CATATAN)
-            await act_on_step(
-                rt, session, now, actor, si, process, engine.Complete(si.step_no, note=text)
-            )
-            await clear_prompt(session, now, actor)
-            return Reply(f"✅ Langkah {si.step_no} selesai, catatan diteruskan.")
+            done = "disetujui" if approve else "selesai"
+            return Reply(f"✅ Langkah {si.step_no} {done}, catatan diteruskan.")
         case "alasan_kumpul":
             state = ProcessState.from_json(process.state)
             missing = state.missing_bidang
@@ -413,46 +385,3 @@ async def revise(
 async def cancel_prompt(session: AsyncSession, now: datetime, actor: Actor) -> Reply:
     await clear_prompt(session, now, actor)
     return Reply(texts.CANCELLED, edit=texts.CANCELLED)
-
-
-FREE_TEXT_KINDS = ("teks_bebas", "catatan_siap")  # a kept text does not block a new one
-
-
-async def free_text(
-    rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, text: str
-) -> Reply:
-    """A text nobody asked for. With exactly one open task, answer with that task's card
-    and buttons plus 📝 Jadikan catatan (keep the words as the note of the next press)."""
-    text = clean_note(text)
-    steps = await open_steps(session, actor)
-    if len(steps) != 1 or not text:
-        raise ServiceError(texts.NO_PROMPT_TEXT)
-    si, process = steps[0]
-    sop = sop_of(rt, process)
-    view, _ = await task_view(rt, session, process, si, sop)
-    buttons = buttons_for(await step_tokens(session, si.id), view.checklist, view.bidang)
-    keep = await add_token(session, now, "jadikan_catatan", arg=str(si.id), person_id=actor.id)
-    buttons.append([("📝 Jadikan catatan", keep)])
-    await set_prompt(session, now, actor.id, "teks_bebas", step_instance_id=si.id, text=text)
-    said = f"💬 Pesan Bapak/Ibu: «{fit(text, 120)}»"
-    card = f"{texts.task_text(view)}\n\n{said}"
-    return Reply("", message=card, message_buttons=buttons, message_card=si.id)
-
-
-async def keep_note(
-    rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, si_id: int
-) -> Reply:
-    """📝 Jadikan catatan: the words typed before become the note of the next press."""
-    prompt = await session.get(PendingPrompt, actor.id)
-    if prompt is None or prompt.kind != "teks_bebas" or prompt.data["step_instance_id"] != si_id:
-        raise ServiceError(texts.UNKNOWN_BUTTON)
-    si, process = await load_step(session, si_id)
-    await _check_open(rt, session, actor, si, process)
-    text = prompt.data["text"]
-    prompt.kind = "catatan_siap"
-    view, _ = await task_view(rt, session, process, si, sop_of(rt, process))
-    buttons = buttons_for(await step_tokens(session, si.id), view.checklist, view.bidang)
-    kept = f"📝 Catatan disiapkan: «{fit(text, 120)}». Tekan tombol langkah ini; catatan ikut."
-    return Reply(
-        "Catatan disiapkan.", edit=f"{texts.task_text(view)}\n\n{kept}", edit_buttons=buttons
-    )

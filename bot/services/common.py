@@ -309,3 +309,16 @@ def new_instance(
         next_reminder_at=deadline,
         escalate_at=escalation_for(rt, step, now),
     )
+
+
+async def check_open(
+    rt: Runtime, session: AsyncSession, actor: Actor, si: StepInstance, process: Process
+) -> SopDefinition:
+    sop = sop_of(rt, process)
+    if si.finished_at is not None:
+        raise ServiceError(await already_done_message(session, si, rt.settings.timezone))
+    if si.role not in actor.roles:
+        raise ServiceError(
+            f"{texts.NOT_YOURS} Langkah {si.step_no} adalah tugas {texts.role_name(sop, si.role)}."
+        )
+    return sop

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import texts
 from bot.people import Actor, holders
 from bot.runtime import Runtime
-from bot.services import acting, reports, starting, uploads
+from bot.services import acting, own_words, reports, starting, uploads
 from bot.services.common import FileIn, Reply, ServiceError, already_done_message, audit, load_step
 from bot.services.reminders import remind
 from storage.models import ActionToken, PendingPrompt, Process
@@ -41,7 +41,7 @@ async def press(
         case "ingatkan":
             return await nudge(rt, session, now, actor, int(tok.arg or 0))
         case "jadikan_catatan":
-            return await acting.keep_note(rt, session, now, actor, int(tok.arg or 0))
+            return await own_words.keep_note(rt, session, now, actor, int(tok.arg or 0))
     prompt = await session.get(PendingPrompt, actor.id)
     if tok.action == "pilih_unggah":
         if prompt is None or prompt.kind != "pilih_unggah":
@@ -58,9 +58,9 @@ async def answer_text(
 ) -> Reply:
     """A text message: it answers whatever the bot asked this person for."""
     prompt = await session.get(PendingPrompt, actor.id)
-    if prompt is None or prompt.kind in acting.FREE_TEXT_KINDS:
+    if prompt is None or prompt.kind in own_words.FREE_TEXT_KINDS:
         # Said in their own words: with one open task, offer its buttons.
-        return await acting.free_text(rt, session, now, actor, text)
+        return await own_words.free_text(rt, session, now, actor, text)
     if prompt.kind.startswith("mulai_"):
         return await starting.answer_text(rt, session, now, actor, prompt, text)
     if prompt.kind == "pilih_unggah":
