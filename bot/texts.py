@@ -194,7 +194,7 @@ def task_text(view: TaskView) -> str:
     step, sop = view.step, view.sop
     lines = [
         f"📋 #{view.process_id} {fit(view.title, 60)} · SOP {sop.short}",
-        f"Langkah {step.no}: {step.short} ({role_short(sop, step.role)})",
+        f"Langkah {step.no}: {step.short}",
     ]
     if step.kind is Kind.DISPOSISI and view.arahan:
         lines.append(f"🗒 Arahan: {fit(view.arahan, 110, more_notes(view.process_id))}")
@@ -290,8 +290,8 @@ def outcome_text(title: str, step: Step, label: str, who: str, at: datetime, tz:
 
 def finished_text(title: str, sop: SopDefinition, at: datetime, tz: str) -> str:
     return (
-        f"🎉 Proses selesai: {title}\nSOP {sop.title} ({sop.short}) selesai seluruhnya "
-        f"pada {when(at, tz)}. Terima kasih."
+        f"🎉 Proses selesai: {title}\nSeluruh langkah SOP {sop.short} ({sop.title}) telah "
+        f"selesai pada {when(at, tz)}. Terima kasih atas kerja sama Bapak/Ibu."
     )
 
 
@@ -308,10 +308,10 @@ def salutation(person: Any, roles: set[str] | frozenset[str] = frozenset()) -> s
     """How the bot addresses someone: the sapaan the admin set, else 'Bapak/Ibu' + jabatan."""
     if getattr(person, "sapaan", None):
         return str(person.sapaan)
-    for code in ("kadis", "sekretaris"):
+    for code in ("kadis", "sekretaris", "jafung"):
         if code in roles:
             return f"Bapak/Ibu {ROLE_LABELS[code]}"
-    return f"Bapak/Ibu {person.name}"
+    return "Bapak/Ibu"
 
 
 def digest_greeting(at: datetime, tz: str, sapaan: str) -> str:

@@ -109,7 +109,14 @@ async def mark_handled(session: AsyncSession, now: datetime) -> None:
     )
     if result.rowcount != 1:
         raise AlreadyHandled
-    item.marked = True
+
+
+def committed() -> None:
+    """The action's transaction (with its `mark_handled`) committed: nothing left to mark.
+    Not set before: a refused action rolls the mark back with everything else."""
+    item = CURRENT.get()
+    if item is not None:
+        item.marked = True
 
 
 class Dispatcher:
@@ -124,6 +131,9 @@ class Dispatcher:
         self._taken: set[int] = set()
         self._wake = asyncio.Event()
         self._db_down = False
+
+    def in_flight(self) -> list[asyncio.Task[None]]:
+        return [task for task in self._workers.values() if not task.done()]
 
     def wake(self) -> None:
         self._wake.set()
@@ -204,7 +214,10 @@ class Dispatcher:
         try:
             while queue:
                 update_id, payload = queue.popleft()
-                await self._handle(update_id, payload)
+                try:
+                    await self._handle(update_id, payload)
+                except Exception:  # never leave this chat's later updates stranded
+                    log.exception("update %s: marking it handled failed", update_id)
         finally:
             del self._workers[chat]
             if not queue:

@@ -53,6 +53,7 @@ async def act(update: Update, context: BotContext, work: Work) -> Reply | None:
         return await _refuse(update, context, exc.message)
     except StaleDataError:
         return await _refuse(update, context, texts.ALREADY)
+    inbox.committed()
     if query is not None:
         try:
             await query.answer(fit(reply.text, 200) if reply else None)

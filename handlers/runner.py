@@ -106,6 +106,11 @@ def webhook_app(app: Application, dispatcher: inbox.Dispatcher, secret: str | No
     return tornado.web.Application([(f"/{path.lstrip('/')}", UpdateHandler)])
 
 
+def _where(task: asyncio.Task) -> str:
+    frames = task.get_stack(limit=30)
+    return " <- ".join(f"{f.f_code.co_filename.rsplit('/', 2)[-1]}:{f.f_lineno}" for f in frames)
+
+
 async def serve(app: Application) -> None:
     """The whole life of `python -m bot run`."""
     rt: Runtime = app.bot_data["rt"]
@@ -147,6 +152,8 @@ async def serve(app: Application) -> None:
             log.error("bot berhenti: %s", task.exception())
     for task in [stopped, *tasks]:
         task.cancel()
+    for task in dispatcher.in_flight():  # say what was still being handled, and where
+        log.warning("berhenti saat update masih ditangani: %s", _where(task))
     if server is not None:
         server.stop()
     await app.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
@@ -164,8 +164,18 @@ async def _notify_finished(
         ).all()
     )
     people_ids.add(process.starter_id)
+    # Everyone who was sent a card of this process hears that it ended, not only the actors.
+    carded = (
+        select(Outbox.chat_id)
+        .join(StepInstance, StepInstance.id == Outbox.step_instance_id)
+        .where(StepInstance.process_id == process.id, Outbox.tag == "card")
+    )
     people = (
-        await session.scalars(select(Person).where(Person.id.in_(people_ids), Person.active))
+        await session.scalars(
+            select(Person).where(
+                or_(Person.id.in_(people_ids), Person.telegram_id.in_(carded)), Person.active
+            )
+        )
     ).all()
     final = await latest_document(session, process.id, ("draft",))
     text = texts.finished_text(process.title, sop, now, rt.settings.timezone)

@@ -263,6 +263,11 @@ def _digest_text(rt, now, person, roles, mine, everything, names) -> str:  # typ
                 f"{late_by(rt, si, now)}"
             )
     if everything:
-        running = len({p.id for _, p in everything})
-        lines += ["", f"Berjalan: {running} proses · {len(late)} langkah terlambat"]
+        running = {p.id: (si, p) for si, p in everything}
+        lines += ["", f"Berjalan: {len(running)} proses · {len(late)} langkah terlambat"]
+        for si, p in list(running.values())[:5]:
+            lines.append(
+                f"• #{p.id} {texts.fit(p.title, 40)} · Langkah {si.step_no} di "
+                f"{names.get(si.role, '-')}"
+            )
     return "\n".join(lines)

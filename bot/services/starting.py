@@ -126,7 +126,7 @@ async def _ask_title(
     return Reply(
         f"SOP dipilih: {sop.title}.",
         edit=f"SOP dipilih: {sop.title} ({sop.short}).",
-        message="Judul/periode proses? Pilih di bawah atau ketik sendiri.",
+        message="Judul/periode proses: silakan pilih di bawah atau ketik sendiri.",
         message_buttons=buttons,
     )
 
@@ -141,7 +141,7 @@ async def _ask_arahan(
     return Reply(
         f"Judul: {title}.",
         edit=f"Judul: {title}.",
-        message="Tulis arahan disposisi untuk Sekretaris, atau tekan Tanpa arahan.",
+        message="Tulis arahan disposisi untuk Sekretaris, atau tekan ➡️ Tanpa arahan.",
         message_buttons=[[("➡️ Tanpa arahan", skip)], [("✖️ Batal", cancel)]],
     )
 
@@ -154,7 +154,7 @@ async def _ask_lampiran(
     go = await add_token(session, now, "mulai_tanpa_lampiran", person_id=actor.id)
     cancel = await add_token(session, now, "batal", person_id=actor.id)
     return Reply(
-        "Arahan dicatat." if arahan else "Tanpa arahan.",
+        "Arahan sudah dicatat." if arahan else "Tanpa arahan.",
         edit=f"Arahan: {arahan}" if arahan else "Tanpa arahan.",
         message=(
             "Kirim file Surat Edaran (PDF/DOC/DOCX) sebagai dokumen untuk dilampirkan, "

@@ -87,6 +87,11 @@ async def task_view(
     return view, doc
 
 
+def _about_document(sop: SopDefinition, si: StepInstance) -> bool:
+    kind = sop.step(si.step_no).kind
+    return kind is Kind.DISPOSISI or kind.is_review
+
+
 async def _last_revision(session: AsyncSession, process_id: int, which):  # type: ignore[no-untyped-def]
     return (
         await session.execute(
@@ -214,7 +219,9 @@ async def notify_task(
         for voice in voices:
             payload = {"file_id": voice.telegram_file_id, "path": voice.path, "caption": "🎤"}
             enqueue(session, now, person.telegram_id, "send_voice", payload)
-        if doc is not None and late_by is None:
+        # The document goes with the cards that are about it: the disposisi (its Surat
+        # Edaran) and the reviews; drafting and collecting steps do not need it again.
+        if doc is not None and late_by is None and _about_document(sop, si):
             caption = f"📄 {document_label(sop, doc)} — #{process.id} {process.title}"
             send_document(session, now, person.telegram_id, doc, caption)
         send(session, now, person.telegram_id, text, buttons, si.id, tag="card")

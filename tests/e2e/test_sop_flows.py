@@ -22,10 +22,19 @@ BIDANG = [
 
 
 async def step(user: FakeUser, n: int) -> dict:
-    """The live card of step n (a closed copy, edited to its outcome, has no buttons)."""
-    return await user.wait_for(
-        lambda m: f"Langkah {n}:" in (m.get("text") or "") and bool(_labels(m)), timeout=20
+    """The next live card of step n: newer than the one returned before for this person and
+    step (a closed copy, edited to its outcome, has no buttons)."""
+    seen: dict[int, int] = user.__dict__.setdefault("_cards_seen", {})
+    card = await user.wait_for(
+        lambda m: (
+            f"Langkah {n}:" in (m.get("text") or "")
+            and bool(_labels(m))
+            and m["message_id"] > seen.get(n, 0)
+        ),
+        timeout=20,
     )
+    seen[n] = card["message_id"]
+    return card
 
 
 async def mulai(kadis: FakeUser, sop: str, title_button: str) -> None:

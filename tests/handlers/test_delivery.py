@@ -196,3 +196,24 @@ async def test_an_unexpected_error_gets_a_polite_message(h: Harness, monkeypatch
 async def test_status_with_an_absurd_number_is_not_found(h: Harness) -> None:
     await h.text(SEKRETARIS, "/status 99999999999999999999999")
     assert "tidak ditemukan" in h.last(SEKRETARIS)
+
+
+async def test_a_refused_press_is_handled_once_not_again_after_the_lease(h: Harness) -> None:
+    await start(h, "370")
+    data = h.button_data(SEKRETARIS, "✅ Selesai")
+    press = {
+        "update_id": 950,
+        "callback_query": {
+            "id": "q950",
+            "from": {"id": JAFUNG, "is_bot": False, "first_name": "J"},  # not his step
+            "chat_instance": "c",
+            "data": data,
+        },
+    }
+    await h.deliver_update(press)
+    assert "bukan tugas" in h.answers()[-1]
+    async with h.rt.sessions() as s:
+        assert (await s.get(Inbox, 950)).handled_at is not None  # the refusal rolled back
+    h.clear()
+    await h.deliver_update(press)
+    assert h.answers() == []  # a repeat is silent, refused or not
