@@ -7,11 +7,13 @@ import asyncio
 import json
 import logging
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 
 from bot.config import Settings
 from bot.sop.loader import SopFileError, SopRegistry, load_file
@@ -20,6 +22,17 @@ from bot.sop.loader import SopFileError, SopRegistry, load_file
 def _fail(message: str, code: int = 2) -> int:
     print(f"GAGAL: {message}", file=sys.stderr)
     return code
+
+
+# The database is not there (yet): worth waiting for in `run`, a one-line error elsewhere.
+UNREACHABLE = (OSError, TimeoutError, DBAPIError)
+
+
+def _db_problem(settings: Settings, exc: BaseException) -> str:
+    """One line, without the password: where, and what the driver said."""
+    where = settings.database_url.split("@")[-1]
+    first = (str(exc).splitlines() or [""])[0][:300]
+    return f"database tidak dapat dipakai ({where}): {type(exc).__name__}: {first}"
 
 
 def _settings() -> Settings:
@@ -63,13 +76,19 @@ def cmd_run(_: argparse.Namespace) -> int:
         return _fail(f"definisi SOP rusak: {exc}")
     from storage.db import upgrade
 
-    try:
-        upgrade(settings.database_url)
-    except Exception as exc:  # any driver error: say it plainly and stop
-        return _fail(
-            f"database tidak dapat dipakai ({settings.database_url.split('@')[-1]}): "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
-        )
+    delay = 1.0
+    while True:  # a database that is still starting (or briefly down) is waited for
+        try:
+            upgrade(settings.database_url)
+            break
+        except UNREACHABLE as exc:
+            logging.getLogger("bot").warning(
+                "%s; dicoba lagi dalam %.0f detik", _db_problem(settings, exc), delay
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
+        except Exception as exc:  # a wrong URL or driver: say it plainly and stop
+            return _fail(_db_problem(settings, exc))
     from bot.app import build_app
     from bot.clock import Clock
     from bot.runtime import Runtime
@@ -248,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
+    except UNREACHABLE as exc:
+        return _fail(_db_problem(_settings(), exc), 1)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(x) for x in err["loc"]).upper()

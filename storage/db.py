@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 
 from alembic import command
@@ -58,7 +59,21 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str) -> None:
-    """Bring the database to the newest schema (run before the event loop starts)."""
-    if make_url(url).get_backend_name() == "sqlite":
-        _prepare_sqlite_path(url)
-    command.upgrade(alembic_config(url), "head")
+    """Bring the database to the newest schema (run before the event loop starts). Safe
+    when several processes start at once: PostgreSQL takes an advisory lock (env.py),
+    SQLite a file lock beside the database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not _is_file(parsed.database):
+        command.upgrade(alembic_config(url), "head")
+        return
+    _prepare_sqlite_path(url)
+    with open(f"{parsed.database}.migrate-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            command.upgrade(alembic_config(url), "head")
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _is_file(database: str | None) -> bool:
+    return bool(database) and database != ":memory:" and not str(database).startswith("file:")

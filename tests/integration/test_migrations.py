@@ -20,3 +20,28 @@ def test_upgrade_from_empty_matches_the_models(tmp_path) -> None:
     assert diff == []
     assert {"processes", "step_instances", "outbox", "audit_log", "documents"} <= tables
     upgrade(f"sqlite+aiosqlite:///{path}")  # a second start is a no-op
+
+
+def test_four_processes_starting_at_once_all_come_up(tmp_path) -> None:
+    """The schema is created once while the others wait (a file lock; on PostgreSQL an
+    advisory lock), instead of two of them racing to create the same tables."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bot", "db", "upgrade"],
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], results
