@@ -65,7 +65,7 @@ def _logging(settings: Settings) -> None:
         handler.addFilter(RedactToken(token))
 
 
-def cmd_run(_: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
     if settings.telegram_bot_token is None or not settings.telegram_bot_token.get_secret_value():
         return _fail("TELEGRAM_BOT_TOKEN belum diisi. Salin .env.example ke .env dan isi tokennya.")
@@ -95,10 +95,10 @@ def cmd_run(_: argparse.Namespace) -> int:
     from storage.db import make_engine, make_sessions
 
     rt = Runtime.build(settings, make_sessions(make_engine(settings.database_url)), Clock())
-    app = build_app(rt)
+    app = build_app(rt, jobs=args.peran != "penerima")
     from handlers.runner import serve
 
-    asyncio.run(serve(app))
+    asyncio.run(serve(app, receive=args.peran != "pekerja"))
     return 0
 
 
@@ -227,7 +227,18 @@ def cmd_db(_: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bot", description="Bot Disposisi SOP")
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("run", help="jalankan bot").set_defaults(func=cmd_run)
+    run = sub.add_parser("run", help="jalankan bot")
+    run.add_argument(
+        "--peran",
+        choices=["semua", "penerima", "pekerja"],
+        default="semua",
+        help=(
+            "semua: menerima update, menanganinya, dan menjalankan pengingat/outbox; "
+            "penerima: menerima (polling/webhook) dan menangani update saja; "
+            "pekerja: menangani update tersimpan dan menjalankan pengingat/outbox, tanpa polling"
+        ),
+    )
+    run.set_defaults(func=cmd_run)
 
     users = sub.add_parser("users", help="kelola orang dan peran")
     users.set_defaults(func=cmd_users)

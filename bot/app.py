@@ -52,7 +52,8 @@ async def _post_init(app: Application) -> None:
         log.warning("could not set the command menu: %s", exc)
 
 
-def build_app(rt: Runtime, request: BaseRequest | None = None) -> Application:
+def build_app(rt: Runtime, request: BaseRequest | None = None, *, jobs: bool = True) -> Application:
+    """`jobs`: run the periodic tick (due reminders, digest, outbox) in this process."""
     s = rt.settings
     assert s.telegram_bot_token is not None
     builder = (
@@ -73,7 +74,7 @@ def build_app(rt: Runtime, request: BaseRequest | None = None) -> Application:
     app = builder.build()
     app.bot_data["rt"] = rt
     handlers.register(app)
-    if app.job_queue is not None:
+    if jobs and app.job_queue is not None:
         app.job_queue.run_repeating(
             tick,
             interval=s.scan_interval_seconds,

@@ -111,8 +111,9 @@ def _where(task: asyncio.Task) -> str:
     return " <- ".join(f"{f.f_code.co_filename.rsplit('/', 2)[-1]}:{f.f_lineno}" for f in frames)
 
 
-async def serve(app: Application) -> None:
-    """The whole life of `python -m bot run`."""
+async def serve(app: Application, *, receive: bool = True) -> None:
+    """The whole life of `python -m bot run`. `receive=False` (a worker): no polling or
+    webhook; it handles what the receiving process stored, and runs the jobs."""
     rt: Runtime = app.bot_data["rt"]
     s = rt.settings
     stop = asyncio.Event()
@@ -128,7 +129,7 @@ async def serve(app: Application) -> None:
     app.bot_data["inbox"] = dispatcher
     tasks = [asyncio.create_task(dispatcher.run(), name="inbox")]
     server = None
-    if s.webhook_url:
+    if receive and s.webhook_url:
         secret = s.webhook_secret.get_secret_value() if s.webhook_secret else None
         path = s.webhook_url.rsplit("/", 1)[-1]
         server = webhook_app(app, dispatcher, secret, path).listen(
@@ -141,10 +142,11 @@ async def serve(app: Application) -> None:
             ),
             stop,
         )
-    else:
+    elif receive:
         await _retry("deleteWebhook", app.bot.delete_webhook, stop)
         tasks.append(asyncio.create_task(poll(app, dispatcher, stop), name="poll"))
-    log.info("bot berjalan (%s)", "webhook" if s.webhook_url else "long polling")
+    mode = "pekerja" if not receive else "webhook" if s.webhook_url else "long polling"
+    log.info("bot berjalan (%s)", mode)
     stopped = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
     for task in done:

@@ -53,9 +53,9 @@ class BotProcess:
             timeout=60,
         )
 
-    def start(self) -> None:
+    def start(self, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"],
+            [sys.executable, "-m", "bot", "run", *args],
             cwd=ROOT,
             env=self.env,
             stdout=self.log.open("ab"),

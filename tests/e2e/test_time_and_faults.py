@@ -7,7 +7,7 @@ import asyncio
 import sqlite3
 from collections import Counter
 
-from tests.e2e.conftest import launch
+from tests.e2e.conftest import BotProcess, launch
 from tests.e2e.test_sop_flows import collect, live_buttons_anywhere, mulai, step
 from tests.fakebotapi import FakeBotApi
 from tests.samples import sample
@@ -136,3 +136,28 @@ async def test_sigkill_and_a_flaky_bot_api_lose_and_duplicate_nothing(
         assert pending == 0
     finally:
         bot.stop()
+
+
+async def test_a_receiver_and_a_worker_share_one_database(server: FakeBotApi, tmp_path) -> None:
+    """`run --peran penerima` polls and handles; `run --peran pekerja` handles stored updates
+    and runs the jobs (here: the reminder), without a second getUpdates poller."""
+    receiver = await launch(server, tmp_path, TIME_SCALE="60")
+    receiver.stop()  # launch() started an all-in-one process; split it in two roles
+    receiver.proc = None
+    receiver.log = tmp_path / "penerima.log"
+    worker = BotProcess(server, tmp_path, TIME_SCALE="60")
+    worker.log = tmp_path / "pekerja.log"
+    receiver.start("--peran", "penerima")
+    worker.start("--peran", "pekerja")
+    try:
+        await server.wait_until_polling(timeout=30)
+        kadis, sek, jaf = (server.user(uid) for uid in (101, 102, 103))
+        await mulai(kadis, "370", "LAKIP Tahun 2026 (dua peran)")
+        await sek.press(await step(sek, 2), "Selesai")
+        await step(jaf, 3)
+        await jaf.wait_for_text("⏰ Langkah 3 terlambat", timeout=30)  # from the worker
+        assert "bot berjalan (pekerja)" in worker.output()
+        assert "getUpdates" not in worker.output()  # no second poller, no 409
+    finally:
+        receiver.stop()
+        worker.stop()
