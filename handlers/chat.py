@@ -6,11 +6,13 @@ from __future__ import annotations
 import contextlib
 import logging
 
+from sqlalchemy.exc import DBAPIError
 from telegram import Update
 from telegram.error import TelegramError
 
 from bot import texts
 from bot.services import routing
+from handlers import inbox
 from handlers.common import CALLBACK_PREFIX, BotContext
 from handlers.respond import act, say
 
@@ -44,7 +46,12 @@ async def on_other(update: Update, context: BotContext) -> None:
 
 
 async def on_error(update: object, context: BotContext) -> None:
-    """Anything unexpected: log it (the token is redacted) and tell the person, politely."""
+    """Anything unexpected: log it (the token is redacted) and tell the person, politely.
+    A database outage is not told as an error: the update is handled again once it is back."""
+    if isinstance(context.error, (DBAPIError, OSError)):
+        log.warning("database unreachable, update kept for later: %s", context.error)
+        inbox.retry_later()
+        return
     log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:
         with contextlib.suppress(TelegramError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+from sqlalchemy.exc import DBAPIError
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot, TypeHandler
@@ -13,6 +14,7 @@ from bot.bounds import MAX_BUTTON, one_line
 from bot.people import Actor, add_person, find_actor
 from bot.runtime import Runtime
 from bot.services.common import Buttons
+from handlers import inbox
 
 CALLBACK_PREFIX = "t:"  # callback_data = "t:" + opaque token (<= 64 bytes)
 
@@ -53,19 +55,11 @@ async def identify(update: object, context: BotContext) -> None:
     rt = context.rt
     now = rt.clock.now()
     user = update.effective_user
-    async with rt.sessions.begin() as session:
-        actor = await find_actor(session, user.id, now, rt.settings.admin_ids)
-        if actor is None and user.id in rt.settings.admin_ids:
-            # Admins come from ADMIN_IDS; give them a person row so prompts and logs work.
-            await add_person(session, now, user.id, user.full_name, [])
-            actor = await find_actor(session, user.id, now, rt.settings.admin_ids)
-        if actor is not None and (
-            actor.person.started_at is None or actor.person.unreachable_reason is not None
-        ):
-            # Any message from them means they pressed Start (or unblocked the bot): the bot
-            # can write to them again. Only then is this a write; most updates read only.
-            actor.person.started_at = actor.person.started_at or now
-            actor.person.unreachable_reason = None
+    try:
+        actor = await _find(rt, user, now)
+    except (DBAPIError, OSError):  # not "a stranger": the database is away; try again later
+        inbox.retry_later()
+        raise ApplicationHandlerStop from None
     context.actor = actor
     if actor is not None:
         return
@@ -79,6 +73,23 @@ async def identify(update: object, context: BotContext) -> None:
         with contextlib.suppress(TelegramError):
             await message.reply_text(texts.STRANGER)
     raise ApplicationHandlerStop
+
+
+async def _find(rt: Runtime, user, now):  # type: ignore[no-untyped-def]
+    async with rt.sessions.begin() as session:
+        actor = await find_actor(session, user.id, now, rt.settings.admin_ids)
+        if actor is None and user.id in rt.settings.admin_ids:
+            # Admins come from ADMIN_IDS; give them a person row so prompts and logs work.
+            await add_person(session, now, user.id, user.full_name, [])
+            actor = await find_actor(session, user.id, now, rt.settings.admin_ids)
+        if actor is not None and (
+            actor.person.started_at is None or actor.person.unreachable_reason is not None
+        ):
+            # Any message from them means they pressed Start (or unblocked the bot): the bot
+            # can write to them again. Only then is this a write; most updates read only.
+            actor.person.started_at = actor.person.started_at or now
+            actor.person.unreachable_reason = None
+    return actor
 
 
 def register_identify(app: Application) -> None:

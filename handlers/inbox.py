@@ -42,6 +42,7 @@ BATCH = 200
 class Item:
     update_id: int
     marked: bool = False  # handled_at already set in the action's own transaction
+    retry: bool = False  # the database failed mid-way: handle it again once it is back
 
 
 CURRENT: ContextVar[Item | None] = ContextVar("inbox_item", default=None)
@@ -109,6 +110,14 @@ async def mark_handled(session: AsyncSession, now: datetime) -> None:
     )
     if result.rowcount != 1:
         raise AlreadyHandled
+
+
+def retry_later() -> None:
+    """The database is unreachable: leave the update stored and unhandled; it is taken up
+    again when its claim runs out (nobody is told anything wrong meanwhile)."""
+    item = CURRENT.get()
+    if item is not None:
+        item.retry = True
 
 
 def committed() -> None:
@@ -232,6 +241,9 @@ class Dispatcher:
             log.exception("update %s could not be handled", update_id)
         finally:
             CURRENT.reset(token)
+        if item.retry:
+            self._taken.discard(update_id)
+            return
         try:
             if not item.marked:
                 async with self.rt.sessions.begin() as session:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 from telegram import Update
@@ -30,6 +31,8 @@ from handlers.outbox import deliver, deliver_now
 from storage.models import Outbox
 
 log = logging.getLogger(__name__)
+
+DATABASE_DOWN = (DBAPIError, OSError)  # wait and handle the update again, say nothing wrong
 
 Work = Callable[[AsyncSession, datetime], Awaitable[Reply | None]]
 
@@ -53,6 +56,10 @@ async def act(update: Update, context: BotContext, work: Work) -> Reply | None:
         return await _refuse(update, context, exc.message)
     except StaleDataError:
         return await _refuse(update, context, texts.ALREADY)
+    except DATABASE_DOWN as exc:
+        log.warning("database unreachable, update kept for later: %s", exc)
+        inbox.retry_later()
+        return None
     inbox.committed()
     if query is not None:
         try:

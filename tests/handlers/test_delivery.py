@@ -217,3 +217,29 @@ async def test_a_refused_press_is_handled_once_not_again_after_the_lease(h: Harn
     h.clear()
     await h.deliver_update(press)
     assert h.answers() == []  # a repeat is silent, refused or not
+
+
+async def test_a_press_while_the_database_is_away_takes_effect_once_it_is_back(
+    h: Harness, monkeypatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    import handlers.common
+
+    await start(h, "370")
+    data = h.button_data(SEKRETARIS, "✅ Selesai")
+    real = handlers.common.find_actor
+
+    async def down(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OperationalError("SELECT 1", {}, OSError("connection refused"))
+
+    monkeypatch.setattr(handlers.common, "find_actor", down)
+    h.clear()
+    await h.press_data(SEKRETARIS, data)
+    assert h.answers() == [] and h.sent(SEKRETARIS) == []  # no wrong alert, no "gangguan"
+    monkeypatch.setattr(handlers.common, "find_actor", real)
+    h.clock.advance(seconds=h.settings.inbox_lease_seconds + 1)  # its claim runs out
+    await h.dispatcher.drain()
+    await deliver(h.app)
+    assert sum("Langkah 3" in t for t in h.sent(JAFUNG)) == 1
+    assert len(h.answers()) == 1
