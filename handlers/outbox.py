@@ -30,10 +30,11 @@ from bot.bounds import MAX_CAPTION, MAX_TEXT, fit
 from bot.runtime import Runtime
 from bot.services.common import enqueue
 from handlers.common import markup
-from storage.models import Outbox, Person
+from storage.models import Inbox, Outbox, Person
 
 log = logging.getLogger(__name__)
 BATCH = 200
+UNORDERED = ("close_orphans",)
 ORPHAN_SCAN = 20  # message ids below a re-sent card that may hold its unrecorded twin
 
 
@@ -69,11 +70,15 @@ async def _claim(rt: Runtime) -> list[Outbox]:
                 select(Outbox).where(Outbox.status == "pending").order_by(Outbox.id).limit(BATCH)
             )
         ).all()
+        # Per chat in order, but housekeeping (closing a twin's buttons) never holds up the
+        # messages behind it, nor waits behind them.
+        due: list[Outbox] = [row for row in pending if row.method in UNORDERED]
         first_per_chat: dict[int, Outbox] = {}
         for row in pending:
-            first_per_chat.setdefault(row.chat_id, row)
+            if row.method not in UNORDERED:
+                first_per_chat.setdefault(row.chat_id, row)
         claimed = []
-        for row in first_per_chat.values():
+        for row in [*first_per_chat.values(), *due]:
             if row.next_attempt_at > now:
                 continue
             result = await session.execute(
@@ -89,9 +94,12 @@ async def _claim(rt: Runtime) -> list[Outbox]:
             if result.rowcount == 1:
                 # A lease that ran out without a record, or a time-out: the send may have
                 # gone through, so a card sent now may have an unrecorded twin.
-                row.uncertain = row.claimed_until is not None or (  # type: ignore[attr-defined]
-                    row.last_error or ""
-                ).startswith("TimedOut")
+                # Remembered until the row is recorded as sent, whatever fails in between.
+                row.uncertain = (  # type: ignore[attr-defined]
+                    row.claimed_until is not None
+                    or bool(row.payload.get("uncertain"))
+                    or (row.last_error or "").startswith("TimedOut")
+                )
                 claimed.append(row)
         return claimed
 
@@ -318,6 +326,8 @@ async def _close_orphans(app: Application, chat_id: int, sent_id: int) -> None:
                 )
             )
         )
+        known |= set(await session.scalars(_their_messages(chat_id, low, sent_id)))
+    failed: TelegramError | None = None
     for message_id in range(sent_id - 1, low - 1, -1):
         if message_id in known:
             continue
@@ -325,7 +335,17 @@ async def _close_orphans(app: Application, chat_id: int, sent_id: int) -> None:
             await app.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
             log.warning("closed an unrecorded copy %s in chat %s", message_id, chat_id)
         except BadRequest:
-            continue  # not ours, no buttons, or gone (a 5xx is raised: the row is retried)
+            continue  # not ours, no buttons, or gone
+        except TelegramError as exc:  # try the others; the row is retried for the rest
+            failed = exc
+    if failed is not None:
+        raise failed
+
+
+def _their_messages(chat_id: int, low: int, high: int):  # type: ignore[no-untyped-def]
+    """The person's own message ids in a range (from the inbox): never ours to close."""
+    message_id = Inbox.payload["message"]["message_id"].as_integer()
+    return select(message_id).where(Inbox.chat_id == chat_id, message_id.between(low, high))
 
 
 async def _edit(app: Application, chat_id: int, message_id: int, text: str, buttons) -> None:  # type: ignore[no-untyped-def]
@@ -377,5 +397,7 @@ async def _record(
                 "last_error": error,
                 "next_attempt_at": now + timedelta(seconds=retry_in or 1.0),
             }
+            if getattr(row, "uncertain", False) or error.startswith("TimedOut"):
+                values["payload"] = {**row.payload, "uncertain": True}
             log.info("outbox %s to %s will be retried: %s", row.id, row.chat_id, error)
         await session.execute(update(Outbox).where(Outbox.id == row.id).values(**values))
