@@ -1,60 +1,100 @@
-"""Scripted fault run: both SOPs as five people while the bot is SIGKILLed and the Bot API fails.
+"""Scripted fault run: both SOPs as five people while the bot is SIGKILLed at random instants
+and about 30% of Bot API calls fail.
 
-    .venv/bin/python -m scripts.fault_run --seed 7 --rounds 2
+    .venv/bin/python -m scripts.fault_run --seed 11 --rounds 1 [--kills 20] [--fault-rate 0.3]
 
 Starts the fake Bot API server (tests/fakebotapi) and the real `python -m bot run` process
-on a database in a temporary folder (the e2e `launch`), then runs R rounds; each round runs
-LAKIP (370) and then Pelaporan Kinerja (371) from /mulai to the archive, with one revision
-at a reviewer step chosen by the seeded RNG. Everything random (revision step, which Tim
-Kerja member acts, revision note as text or file, kill points, restart style, faults) is
-planned from `random.Random(seed)` before each process runs, so a seed replays the same
-script (timing inside the bot still varies).
+(short leases: OUTBOX_LEASE_SECONDS=2, INBOX_LEASE_SECONDS=2) on a database in a temporary
+folder, then runs R rounds; each round runs LAKIP (370) and then Pelaporan Kinerja (371) from
+/mulai to the archive, with one revision at a reviewer step chosen by the seeded RNG. The plan
+(revision step, which Tim Kerja member acts, note as text or file, receipt as photo) comes
+from `random.Random(seed)`; the kills and the faults have RNGs of their own from the same
+seed (timing inside the bot still varies, so a seed does not replay exactly).
 
-* Kills happen only between user actions: after the bot's answer arrived and 0.5 s more
-  (a kill in the instant between Telegram accepting a message and the outbox row being
-  marked sent resends that one message: at-least-once, the documented outbox limit).
-  The bot is restarted at once, or after the next user action was sent while it was down.
-* Faults (`fail("*", 500|502, times=1..3)`, a 429 with retry_after=1 or a 1 s stall on
-  sendMessage) are injected before actions whose answer comes through the outbox, which
-  retries. Before the Tim Kerja checklist (its only acknowledgement is the direct edit of
-  the pressed message, which nothing retries) the script waits until the faults are used up.
+* Kills: a supervisor task SIGKILLs the bot at random instants while the processes run.
+  An update a person sends arms a kill (with a probability set so that at least --kills
+  kills happen, and never below 0.3): 2 in 3 a random 0.2–3 s later, whatever the bot is
+  doing then (handling, sending, backing off, idle), 1 in 3 right after the fake hands an
+  update out (0–0.1 s later: between fetch and store, or between store and the action's
+  commit). One restart in ten is killed again during start-up. Half the restarts are at
+  once, half after a 0.2–2 s pause (what people send meanwhile waits for the bot). Extra
+  rounds run while fewer than --kills kills happened. Each kill is classified from the fake
+  and the database after it: an update fetched and not stored, stored and not handled, an
+  outbox row claimed (a send in flight), or idle. A bot that exits by itself is restarted
+  and counted as a failure.
+* Faults: `FakeBotApi.fail_randomly(rate)`: that fraction of all calls except getUpdates
+  answers 500, 502, 429 (retry_after=1), stalls 0.3–9 s (past the client's 5 s it times out
+  and nothing happened), or takes effect and then stalls 5.5–7 s (Telegram did it, the answer
+  was lost). Faults stay on until the end, start-up and the final settling included.
+* People: every update is sent once. Its answer is what shows it took effect: the next task
+  card recorded as sent in the outbox (step instances and outbox rows of the bot's database
+  say which message is the card of which activation), the checklist tick in the card, the
+  next prompt, "Proses selesai" for everyone. An answer that does not come within WAIT is a
+  lost update; the run then waits 2×WAIT more to tell "late" (and goes on) from "never"
+  (and ends). If the bot says a file could not be downloaded (getFile failed four times),
+  the person sends it again (counted; nothing was lost: they were told).
+* Live cards: after each step closes (its answer arrived) and at the end, every task card
+  ("📋 ...") that still has buttons must belong to an open step instance, at most one per
+  chat; a violation that does not heal within WAIT counts as a step with two live cards
+  (one that heals is counted as healed: the twin of an uncertain send is closed after the
+  re-send, so a short overlap is the design).
 
-At the end: every process `selesai`, every outbox row sent, each person's task messages
-delivered exactly once and in order, "Proses selesai" and the final document exactly once
-per person and process, the audit log's step outcomes in the expected order per process.
-Prints a report; exit status 1 on any failure (the temp folder with bot.log is then kept).
+At the end: every process `selesai`; the outbox empty (every row sent, or cancelled as
+`batal` because its step closed before it went out, never a card its actor needed); every
+update the fake issued stored and handled; each person's task cards in order, a repeated
+card allowed only when closed and explained (a lost answer or a kill while a send was in
+flight for that chat); "Proses selesai" and the right final document for each person and
+process, repeats only when explained the same way; the audit log's step outcomes exactly as
+expected per process (an extra one is a duplicate transition), no extra step instances; no
+"unexpected error" answer; no handler error in bot.log; the token never logged. Prints a
+report with
+`lost updates`, `duplicate transitions`, `steps with two live cards`, `SIGKILLs` and
+`injected faults`; exit status 1 on any failure (the temp folder is then kept, with bot.log
+and timeline.log: people's updates, kills, restarts and every Bot API call with its fault, by
+the wall clock bot.log uses).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import json
 import random
 import shutil
 import sqlite3
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import groupby
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tests.e2e.conftest import PEOPLE, TOKEN, BotProcess, launch
-from tests.e2e.test_sop_flows import collect, mulai, step
+from tests.e2e.test_sop_flows import BIDANG
 from tests.fakebotapi import FakeBotApi, FakeUser
 from tests.samples import sample
 
-WAIT = 60.0  # every wait for the bot (the outbox lease after a kill is 3 s, 5xx back off)
-KILL_PAUSE = 0.5  # after the answer, before SIGKILL
+WAIT = 120.0  # for every answer: lease (2 s) + restart + exponential backoff of a flaky send
+POLL = 0.2
+LEASES = {"OUTBOX_LEASE_SECONDS": "2", "INBOX_LEASE_SECONDS": "2"}
+CLIENT_TIMEOUT = 5.0  # python-telegram-bot's default read timeout, as the bot uses it
+STALL = (0.3, 9.0)  # shorter than the client waits: slow; longer: timed out, no effect
+LOST_ANSWER = (5.5, 7.0)  # done, then the answer comes after the client gave up
+KILL_AFTER = (0.2, 3.0)
+MAX_EXTRA_ROUNDS = 5
+LATE_WAITS = 2  # after a lost update, WAIT this many times more to tell late from never
 KADIS, SEK, JAF, ANI, BUDI = 101, 102, 103, 104, 105
 TIM = (ANI, BUDI)
 HOLDERS = {"kadis": (KADIS,), "sekretaris": (SEK,), "jafung": (JAF,), "tim_kerja": TIM}
 OUTCOMES = ("selesai", "diunggah", "disetujui", "revisi")
+CARD, SELESAI, FINAL = "task card", "'Proses selesai'", "final document"
 
 Msg = dict[str, Any]
+T = TypeVar("T")
 
 
 # --- the two SOPs as the script expects them (README tables; an independent oracle) -----------
@@ -62,7 +102,7 @@ Msg = dict[str, Any]
 
 @dataclass(frozen=True)
 class SopPlan:
-    number: str  # the button mulai() presses
+    number: str  # the button /mulai presses
     name: str
     steps: dict[int, tuple[str, str]]  # no -> (role, kind); step 1 is done by /mulai
     revisi: dict[int, int]  # reviewer step -> the step that is redone
@@ -153,338 +193,44 @@ def plan_process(rng: random.Random, sop: SopPlan, title: str) -> ProcessRun:
     return ProcessRun(sop, title, at, rng.random() < 0.5, rng.random() < 0.5, visits)
 
 
-# --- one user action and the answer that shows the bot handled it ------------------------------
+# --- one update a person sends, and the answer that shows it took effect -----------------------
 
 
 @dataclass
 class Action:
     label: str
-    do: Callable[[], Awaitable[None]]
+    who: int  # whose chat the answer may appear in (snapshot before sending)
+    do: Callable[[], Awaitable[object]]
     answer: Callable[[], Awaitable[object]]
-    faults_ok: bool = True  # the answer comes through the outbox, so faults only delay it
-    offline_ok: bool = True  # one update: may be sent while the bot is down
+    closes: bool = False  # after the answer a step is closed: check the live cards
 
 
-@dataclass
-class Fault:
-    kind: str  # fail / rate_limit / stall
-    status: int = 0
-    times: int = 1
-
-    def __str__(self) -> str:
-        if self.kind == "fail":
-            return f'fail("*", status={self.status}, times={self.times})'
-        if self.kind == "rate_limit":
-            return 'rate_limit("sendMessage", retry_after=1)'
-        return 'stall("sendMessage", seconds=1)'
-
-
-@dataclass
-class Schedule:
-    faults: dict[int, Fault] = field(default_factory=dict)  # before action i
-    kills: dict[int, str] = field(default_factory=dict)  # after action i: "now" | "offline"
-
-
-def plan_schedule(rng: random.Random, actions: list[Action]) -> Schedule:
-    n = len(actions)
-    sched = Schedule()
-    for i in rng.sample(range(n), k=min(n, rng.randint(1, 3))):
-        sched.kills[i] = rng.choice(("now", "offline"))
-    tolerant = [i for i, a in enumerate(actions) if a.faults_ok]
-    for i in rng.sample(tolerant, k=min(len(tolerant), rng.randint(2, 5))):
-        kind = rng.choice(("fail", "fail", "rate_limit", "stall"))
-        if kind == "fail":
-            sched.faults[i] = Fault(kind, rng.choice((500, 502)), rng.randint(1, 3))
-        else:
-            sched.faults[i] = Fault(kind)
-    return sched
-
-
-class BotDied(RuntimeError):
-    pass
+class Lost(Exception):
+    """An update whose effect never showed within WAIT."""
 
 
 def _text(m: Msg) -> str:
     return m.get("text") or m.get("caption") or ""
 
 
-class FaultRun:
-    def __init__(
-        self,
-        server: FakeBotApi,
-        bot: BotProcess,
-        tmp: Path,
-        verbose: bool,
-        faults_during_startup: bool = False,
-    ) -> None:
-        self.server, self.bot, self.tmp, self.verbose = server, bot, tmp, verbose
-        self.t0 = time.monotonic()
-        self.kills = 0
-        self.offline_actions = 0
-        self.faults: Counter[str] = Counter()
-        self.unconsumed_faults = 0
-        self.actions_done = 0
-        self.runs: list[ProcessRun] = []
-        self.pending_start = False  # killed; restart after the next action was sent
-        self.faults_during_startup = faults_during_startup
-        self.restarts = 0
-        self.held_faults = 0  # restarts during which pending faults were held back
+def _finished(m: Msg, title: str) -> bool:
+    """The "🎉 Proses selesai: <title>" message."""
+    text = _text(m)
+    return "proses selesai" in text.lower() and title in text and not text.startswith("📋")
 
-    def log(self, text: str) -> None:
-        if self.verbose:
-            print(f"[{time.monotonic() - self.t0:7.2f}s] {text}", flush=True)
 
-    def user(self, uid: int) -> FakeUser:
-        return self.server.user(uid)
+def _final_document(m: Msg) -> bool:
+    return "document" in m and "dokumen final" in (m.get("caption") or "").lower()
 
-    # --- finding messages --------------------------------------------------------------------
 
-    def _tasks(self, uid: int, title: str, no: int) -> list[Msg]:
-        head, line = f"📋 {title}\n", f"\nLangkah {no}:"
-        return [
-            m
-            for m in self.user(uid).messages
-            if (m.get("text") or "").startswith(head) and line in m["text"]
-        ]
+def _labels(m: Msg) -> list[str]:
+    rows = (m.get("reply_markup") or {}).get("inline_keyboard") or []
+    return [b.get("text", "") for r in rows for b in r]
 
-    async def ready(self, uid: int, title: str, no: int, occurrence: int) -> Msg:
-        """The task message of this activation (the newest one once it has arrived)."""
 
-        def arrived(m: Msg) -> bool:
-            return m in self._tasks(uid, title, no)[occurrence:][-1:]
-
-        return await self.user(uid).wait_for(arrived, timeout=WAIT)
-
-    @staticmethod
-    def _consume_all_but(user: FakeUser, keep: Msg | None) -> None:
-        """Make the e2e helpers' `wait_for_text` (oldest state not yet returned) see only
-        `keep`: older task messages of other processes carry the same 'Langkah N:'."""
-        for m in user.messages:
-            state = (m["message_id"], user._versions.get(m["message_id"], 0))
-            if keep is not None and m["message_id"] == keep["message_id"]:
-                user._returned_states.discard(state)
-            else:
-                user._returned_states.add(state)
-
-    async def take(self, uid: int, title: str, no: int, occurrence: int) -> Msg:
-        target = await self.ready(uid, title, no, occurrence)
-        user = self.user(uid)
-        self._consume_all_but(user, target)
-        msg = await step(user, no)  # the e2e helper, now unambiguous
-        if msg["message_id"] != target["message_id"]:
-            raise RuntimeError(f"step() returned message {msg['message_id']}, not the task")
-        return msg
-
-    async def finished(self, title: str) -> None:
-        head = f"🎉 Proses selesai: {title}\n"
-        for uid in PEOPLE:
-            await self.user(uid).wait_for(lambda m: _text(m).startswith(head), timeout=WAIT)
-
-    # --- building the actions of one process -------------------------------------------------
-
-    def actions(self, run: ProcessRun) -> list[Action]:
-        title, visits = run.title, run.visits
-        kadis = self.user(KADIS)
-
-        def answer_for(i: int) -> Callable[[], Awaitable[object]]:
-            if i + 1 < len(visits):
-                nxt = visits[i + 1]
-                return lambda: self.ready(nxt.actor, title, nxt.no, nxt.occurrence)
-            return lambda: self.finished(title)
-
-        async def start() -> None:
-            self._consume_all_but(kadis, None)
-            await mulai(kadis, run.sop.number, title)
-            db = sqlite3.connect(self.tmp / "bot.db", timeout=30)
-            try:
-                row = db.execute("select id from processes where title = ?", (title,)).fetchone()
-            finally:
-                db.close()
-            run.process_id = row[0] if row else None
-
-        out = [Action(f"/mulai {run.sop.name}", start, answer_for(-1), offline_ok=False)]
-        for i, v in enumerate(visits):
-            out += self._visit_actions(run, i, v, answer_for(i))
-        return out
-
-    def _visit_actions(
-        self, run: ProcessRun, i: int, v: Visit, answer: Callable[[], Awaitable[object]]
-    ) -> list[Action]:
-        title, user = run.title, self.user(v.actor)
-        who = PEOPLE[v.actor][0]
-        label = f"{who}: Langkah {v.no}" + (" (lagi)" if v.occurrence else "")
-
-        async def press(button: str) -> None:
-            await user.press(await self.take(v.actor, title, v.no, v.occurrence), button)
-
-        if v.kind in ("disposisi", "tugas") or (v.outcome == "disetujui"):
-            button = "Selesai" if v.outcome == "selesai" else "Setuju"
-            return [Action(f"{label} {button}", lambda: press(button), answer)]
-
-        if v.kind == "kumpul":
-
-            async def checklist() -> None:
-                target = await self.ready(v.actor, title, v.no, v.occurrence)
-                self._consume_all_but(user, target)
-                await collect(user)  # ticks every bidang (direct edits), then Selesai
-
-            return [Action(f"{label} checklist", checklist, answer, False, False)]
-
-        if v.kind == "unggah":
-            ext = {5: "docx", 8: "pdf"}.get(v.no, "pdf")
-            tag = f"{title} langkah {v.no} versi {v.occurrence + 1}"
-            data = sample(f"x.{ext}", tag)
-            if v.no in run.sop.drafts:
-                run.final = data  # visits are in order: the last draft wins
-            photo = run.sop is LAKIP and v.no == 10 and run.receipt_photo
-
-            async def upload() -> None:
-                await self.take(v.actor, title, v.no, v.occurrence)
-                if photo:
-                    await user.send_photo(sample("x.jpg", tag))
-                else:
-                    await user.send_document(data, f"langkah{v.no}_v{v.occurrence + 1}.{ext}")
-
-            return [Action(f"{label} unggah", upload, answer)]
-
-        # A revision: press Revisi, wait for the prompt, then send the note.
-        prompt_head = f"✏️ Revisi Langkah {v.no} ({title})"
-        note = f"Catatan revisi {title}: lengkapi analisis capaian (langkah {v.no})."
-
-        async def revise_press() -> None:
-            await press("Revisi")
-
-        async def prompt() -> Msg:
-            return await user.wait_for(lambda m: _text(m).startswith(prompt_head), timeout=WAIT)
-
-        async def revise_note() -> None:
-            if run.note_as_file:
-                await user.send_document(
-                    sample("koreksi.pdf", f"koreksi {title}"), "koreksi.pdf", caption=note
-                )
-            else:
-                await user.send(note)
-
-        return [
-            Action(f"{label} Revisi", revise_press, prompt),
-            Action(
-                f"{label} catatan revisi ({'file' if run.note_as_file else 'teks'})",
-                revise_note,
-                answer,
-            ),
-        ]
-
-    # --- the bot process ----------------------------------------------------------------------
-
-    def _check_alive(self) -> None:
-        proc = self.bot.proc
-        if proc is not None and proc.poll() is not None:
-            last = [ln for ln in self.bot.output().splitlines() if ln.strip()][-1:]
-            raise BotDied(
-                f"the bot process exited by itself with status {proc.returncode} "
-                f"(last log line: {last[0] if last else '-'})"
-            )
-
-    async def _until(self, waiting: Awaitable[object]) -> object:
-        """Wait for the bot's answer, but stop at once if the bot process died."""
-        task = asyncio.ensure_future(waiting)
-        try:
-            while True:
-                done, _ = await asyncio.wait({task}, timeout=0.5)
-                if done:
-                    return task.result()
-                if not self.pending_start:
-                    self._check_alive()
-        finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
-
-    async def kill_bot(self) -> None:
-        await asyncio.to_thread(self.bot.kill)
-        self.kills += 1
-
-    async def start_bot(self) -> None:
-        """Restart on the same database and wait for its first long poll. Faults still
-        pending are held back until then unless --faults-during-startup: PTB's bootstrap
-        (getMe) is not retried, so a 5xx there ends the bot process (see the report)."""
-        held = [] if self.faults_during_startup else list(self.server._faults)
-        if held:
-            self.server.clear_faults()
-            self.held_faults += 1
-        self.bot.start()
-        self.pending_start = False
-        self.restarts += 1
-        try:
-            await self._until(self.server.wait_until_polling(timeout=WAIT))
-        finally:
-            self.server._faults.extend(held)
-
-    def inject(self, fault: Fault) -> None:
-        if fault.kind == "fail":
-            self.server.fail("*", status=fault.status, times=fault.times)
-            self.faults[f"fail {fault.status}"] += 1
-        elif fault.kind == "rate_limit":
-            self.server.rate_limit("sendMessage", retry_after=1, times=1)
-            self.faults["rate_limit 429"] += 1
-        else:
-            self.server.stall("sendMessage", seconds=1, times=1)
-            self.faults["stall 1s"] += 1
-
-    async def drain_faults(self) -> None:
-        """Wait until injected faults were used up by the calls they were meant for."""
-        deadline = time.monotonic() + WAIT
-        while self.server._faults and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-        if self.server._faults:
-            self.unconsumed_faults += sum(f.remaining for f in self.server._faults)
-            self.server.clear_faults()
-
-    async def run_process(self, run: ProcessRun, rng: random.Random) -> None:
-        actions = self.actions(run)
-        sched = plan_schedule(rng, actions)
-        self.log(
-            f"== {run.title}: revision at Langkah {run.revision_at}, {len(actions)} actions, "
-            f"kills after {sorted(sched.kills)}, faults before {sorted(sched.faults)}"
-        )
-        for i, action in enumerate(actions):
-            if not action.faults_ok:
-                await self.drain_faults()
-            if i in sched.faults:
-                self.log(f"   fault {sched.faults[i]}")
-                self.inject(sched.faults[i])
-            self.log(f"   {action.label}" + ("  (bot down)" if self.pending_start else ""))
-            if self.pending_start:
-                self.offline_actions += 1
-            await self._until(action.do())
-            if self.pending_start:
-                await asyncio.sleep(0.3)
-                await self.start_bot()
-                self.log("   restarted")
-            await self._until(action.answer())
-            self.actions_done += 1
-            if i in sched.kills:
-                await asyncio.sleep(KILL_PAUSE)
-                await self.kill_bot()
-                nxt = actions[i + 1] if i + 1 < len(actions) else None
-                offline = sched.kills[i] == "offline" and nxt is not None and nxt.offline_ok
-                self.log(
-                    f"   SIGKILL ({'restart after the next action' if offline else 'restart'})"
-                )
-                if offline:
-                    self.pending_start = True
-                else:
-                    await self.start_bot()
-
-    async def settle(self) -> int:
-        """Wait until the outbox is empty; returns how many rows are still not sent."""
-        deadline = time.monotonic() + WAIT
-        while True:
-            left = _query(self.tmp, "select count(*) from outbox where status = 'pending'")[0][0]
-            if not left or time.monotonic() > deadline:
-                return left
-            await asyncio.sleep(0.3)
+def _tokens(m: Msg) -> list[str]:
+    rows = (m.get("reply_markup") or {}).get("inline_keyboard") or []
+    return [b["callback_data"].removeprefix("t:") for r in rows for b in r if "callback_data" in b]
 
 
 def _query(tmp: Path, sql: str, args: tuple = ()) -> list[tuple]:
@@ -495,26 +241,640 @@ def _query(tmp: Path, sql: str, args: tuple = ()) -> list[tuple]:
         db.close()
 
 
+def _kind_of(method: str, text: str, buttons: bool) -> str | None:
+    """Which kind of repeatable message a send is (for explaining repeats), if any."""
+    if method.lower() == "senddocument" or method == "send_document":
+        return FINAL if "dokumen final" in text.lower() else None
+    if "proses selesai" in text.lower() and not text.startswith("📋"):
+        return SELESAI
+    if text.startswith("📋") and buttons:
+        return CARD
+    return None
+
+
+# --- the bot process: random kills and restarts ------------------------------------------------
+
+
+class Supervisor:
+    """Owns the bot process while the people act: SIGKILLs it at random instants and starts
+    it again; restarts it (and records it) if it exits by itself.
+
+    Each update a person sends arms a kill with probability `rate` (unless a kill is under
+    way): 2 in 3 a random 0.2–3 s later, whatever the bot is doing then (handling, sending,
+    backing off, idle), 1 in 3 right after the fake hands an update out (0–0.1 s later). One
+    restart in ten is killed again during start-up."""
+
+    def __init__(self, run: FaultRun, rng: random.Random) -> None:
+        self.run, self.rng = run, rng
+        self.rate = 1.0
+        self.active = False
+        self.down = False  # killed by us, not restarted yet
+        self.kills = 0
+        self.restarts = 0
+        self.paused = 0
+        self.styles: Counter[str] = Counter()
+        self.landings: Counter[str] = Counter()
+        self.between_fetch_and_commit = 0
+        self.in_flight: Counter[tuple[int, str]] = Counter()  # (chat, kind) claimed at a kill
+        self.self_exits: list[str] = []
+        self.errors: list[str] = []
+        self._armed: asyncio.Queue[str] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def bot(self) -> BotProcess:
+        return self.run.bot
+
+    @property
+    def server(self) -> FakeBotApi:
+        return self.run.server
+
+    def start(self) -> None:
+        self.active = True
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        self.active = False
+        if self._task is not None:
+            await self._task
+
+    def sent(self, label: str) -> None:
+        """A person just sent an update."""
+        if self.active and self._armed.empty() and self.rng.random() < self.rate:
+            self._armed.put_nowait(label)
+
+    async def _next(self) -> str | None:
+        while self.active:
+            if not self._check_self_exit():
+                continue
+            try:
+                return await asyncio.wait_for(self._armed.get(), 0.1)
+            except TimeoutError:
+                continue
+        return None
+
+    async def _loop(self) -> None:
+        try:
+            while self.active:
+                armed = await self._next()
+                if armed is None:
+                    break
+                if self.rng.random() < 1 / 3:
+                    style = "right after a fetch"
+                    alive = await self._until_fetched(self.rng.uniform(2.0, 10.0))
+                    alive = alive and await self._alive_for(self.rng.uniform(0.0, 0.1))
+                else:
+                    style = "random"
+                    alive = await self._alive_for(self.rng.uniform(*KILL_AFTER))
+                if not alive or not self.active:
+                    continue
+                await self._kill(style, armed)
+                await self._restart()
+                while self.active and self.rng.random() < 0.1:
+                    if await self._alive_for(self.rng.uniform(0.3, 2.5)) and self.active:
+                        await self._kill("during start-up", armed)
+                        await self._restart()
+                while not self._armed.empty():  # what was sent meanwhile arms nothing
+                    self._armed.get_nowait()
+        except Exception as exc:  # a bug in this script: say so, leave the bot running
+            self.errors.append(f"supervisor: {type(exc).__name__}: {exc}")
+            if self.down:
+                self._start()
+
+    async def _restart(self) -> None:
+        if self.rng.random() < 0.5:
+            self.paused += 1
+            await asyncio.sleep(self.rng.uniform(0.2, 2.0))
+        self._start()
+
+    def _start(self) -> None:
+        self.bot.start()
+        self.restarts += 1
+        self.down = False
+        self.run.event("bot started")
+
+    def _check_self_exit(self) -> bool:
+        """True if the bot is alive; if it exited by itself, record that and restart it."""
+        proc = self.bot.proc
+        if proc is None or proc.poll() is None:
+            return True
+        lines = [ln for ln in self.bot.output().splitlines() if ln.strip()][-3:]
+        self.self_exits.append(f"exit status {proc.returncode}; last lines: {' | '.join(lines)}")
+        self.run.event(f"BOT EXITED BY ITSELF ({proc.returncode}); restarting")
+        self._start()
+        return False
+
+    async def _alive_for(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self.active:
+            if not self._check_self_exit():
+                return False
+            await asyncio.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+        return self._check_self_exit()
+
+    def handed_out(self) -> set[int]:
+        """Updates the fake has given to a getUpdates caller at least once."""
+        waiting = {q.update_id for q in self.server._queue if not q.returned}
+        return set(self.server._history) - waiting
+
+    async def _until_fetched(self, timeout: float) -> bool:
+        before = self.handed_out()
+        deadline = time.monotonic() + timeout
+        while self.active and time.monotonic() < deadline:
+            if not self._check_self_exit():
+                return False
+            if self.handed_out() - before:
+                return True
+            await asyncio.sleep(0.005)
+        return True
+
+    async def _kill(self, style: str, armed: str) -> None:
+        self.down = True
+        await asyncio.to_thread(self.bot.kill)
+        self.kills += 1
+        self.styles[style] += 1
+        landing = self._landing()
+        self.landings.update(landing)
+        self.run.event(f"SIGKILL #{self.kills} ({style}, after '{armed}'): {', '.join(landing)}")
+
+    def _landing(self) -> list[str]:
+        """Where the kill hit, seen from the fake and the (now quiet) database."""
+        tmp = self.run.tmp
+        stored = {r[0] for r in _query(tmp, "select update_id from inbox")}
+        unhandled = _query(tmp, "select count(*) from inbox where handled_at is null")[0][0]
+        claimed = _query(
+            tmp,
+            "select chat_id, method, payload from outbox "
+            "where status = 'pending' and claimed_until is not null",
+        )
+        marks = []
+        if self.handed_out() - stored:
+            marks.append("fetched, not stored")
+        if unhandled:
+            marks.append("stored, not handled")
+        if len(marks):
+            self.between_fetch_and_commit += 1
+        if claimed:
+            marks.append("outbox row claimed (send in flight)")
+            for chat, method, payload in claimed:
+                data = _json(payload)
+                text = data.get("text") or data.get("caption") or ""
+                kind = _kind_of(method, text, bool(data.get("buttons")))
+                if kind is not None:
+                    self.in_flight[(int(chat), kind)] += 1
+        return marks or ["idle"]
+
+
+def _json(value: object) -> dict[str, Any]:
+    if isinstance(value, (bytes, str)):
+        try:
+            data = json.loads(value)
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+    return {}
+
+
+# --- the people ------------------------------------------------------------------------------
+
+
+class FaultRun:
+    def __init__(self, server: FakeBotApi, bot: BotProcess, tmp: Path, verbose: bool) -> None:
+        self.server, self.bot, self.tmp, self.verbose = server, bot, tmp, verbose
+        self.t0 = time.monotonic()
+        self.sup: Supervisor | None = None
+        self.runs: list[ProcessRun] = []
+        self.actions_done = 0
+        self.offline_actions = 0
+        self.resent_files = 0
+        self.lost: list[str] = []
+        self.healed = 0  # live-card anomalies that went away within WAIT
+        self.card_failures: dict[tuple[int, int], str] = {}  # (chat, step instance) -> what
+        self._before: dict[int, set[tuple[int, int]]] = {}
+        self.events: list[tuple[float, str]] = []
+
+    def log(self, text: str) -> None:
+        if self.verbose:
+            print(f"[{time.monotonic() - self.t0:7.2f}s] {text}", flush=True)
+
+    def event(self, text: str) -> None:
+        """Into the timeline kept beside bot.log (and printed with --verbose)."""
+        self.events.append((time.time(), text))
+        self.log(f"   {text}")
+
+    def user(self, uid: int) -> FakeUser:
+        return self.server.user(uid)
+
+    def q(self, sql: str, args: tuple = ()) -> list[tuple]:
+        return _query(self.tmp, sql, args)
+
+    # --- seeing what the bot did -------------------------------------------------------------
+
+    def _states(self, uid: int) -> set[tuple[int, int]]:
+        user = self.user(uid)
+        return {(m["message_id"], user._versions.get(m["message_id"], 0)) for m in user.messages}
+
+    def fresh(self, uid: int, pred: Callable[[Msg], bool]) -> Msg | None:
+        """The newest message (or edit) in the chat since the last update from `uid`."""
+        user, before = self.user(uid), self._before.get(uid, set())
+        for m in reversed(user.messages):
+            state = (m["message_id"], user._versions.get(m["message_id"], 0))
+            if state not in before and pred(m):
+                return m
+        return None
+
+    def card(self, run: ProcessRun, v: Visit) -> Msg | None:
+        """The task card of this activation in its actor's chat, once recorded as sent."""
+        if run.process_id is None:
+            return None
+        rows = self.q(
+            "select id from step_instances where process_id = ? and step_no = ? order by id",
+            (run.process_id, v.no),
+        )
+        if len(rows) != v.occurrence + 1:
+            return None
+        ids = {
+            r[0]
+            for r in self.q(
+                "select message_id from outbox where step_instance_id = ? and chat_id = ? "
+                "and method = 'send_message' and status = 'sent' and message_id is not null",
+                (rows[-1][0], v.actor),
+            )
+        }
+        cards = [m for m in self.user(v.actor).messages if m["message_id"] in ids]
+        return cards[-1] if cards else None
+
+    def finished(self, run: ProcessRun) -> bool | None:
+        for uid in PEOPLE:
+            if not any(_finished(m, run.title) for m in self.user(uid).messages):
+                return None
+        return True
+
+    async def until(self, what: str, check: Callable[[], T | None]) -> T:
+        deadline = time.monotonic() + WAIT
+        while True:
+            got = check()
+            if got is not None:
+                return got
+            if time.monotonic() > deadline:
+                raise Lost(what)
+            await asyncio.sleep(POLL)
+
+    async def until_after_upload(
+        self,
+        what: str,
+        who: int,
+        send: Callable[[], Awaitable[object]],
+        done: Callable[[], T | None],
+    ) -> T:
+        """Wait for `done`; if the bot says the file could not be downloaded, send it again."""
+        while True:
+
+            def check() -> tuple[str, Any] | None:
+                got = done()
+                if got is not None:
+                    return ("done", got)
+                if self.fresh(who, lambda m: "gagal diunduh" in _text(m)):
+                    return ("again", None)
+                return None
+
+            state, got = await self.until(what, check)
+            if state == "done":
+                return got
+            self.resent_files += 1
+            self.event(f"'gagal diunduh': {PEOPLE[who][0]} sends the file again")
+            self._before[who] = self._states(who)
+            await send()
+            if self.sup is not None:
+                self.sup.sent(f"{what} (again)")
+
+    # --- live cards ---------------------------------------------------------------------------
+
+    def card_problems(self) -> dict[tuple[int, int], str]:
+        """Task cards with buttons that belong to a closed step instance, or more than one
+        per chat for an open one."""
+        live: list[tuple[int, int, list[str]]] = []
+        for uid in PEOPLE:
+            for m in self.user(uid).messages:
+                if _text(m).startswith("📋") and _tokens(m):
+                    live.append((uid, m["message_id"], _tokens(m)))
+        if not live:
+            return {}
+        tokens = sorted({t for _, _, ts in live for t in ts})
+        marks = ",".join("?" * len(tokens))
+        owner = dict(
+            self.q(
+                f"select token, step_instance_id from action_tokens where token in ({marks})",
+                tuple(tokens),
+            )
+        )
+        steps = {
+            r[0]: r[1:]
+            for r in self.q(
+                "select s.id, p.title, s.step_no, s.finished_at from step_instances s "
+                "join processes p on p.id = s.process_id"
+            )
+        }
+        problems: dict[tuple[int, int], str] = {}
+        open_cards: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for uid, mid, ts in live:
+            name = PEOPLE[uid][0]
+            for si in sorted({owner.get(t) or 0 for t in ts}):
+                if si not in steps:
+                    problems[(uid, -mid)] = f"{name}: message {mid} has buttons of no step"
+                    continue
+                title, no, finished = steps[si]
+                if finished is not None:
+                    problems[(uid, si)] = (
+                        f"{name}: {title} Langkah {no} (instance {si}) is closed, "
+                        f"but message {mid} still has buttons"
+                    )
+                else:
+                    open_cards[(uid, si)].append(mid)
+        for (uid, si), mids in open_cards.items():
+            if len(mids) > 1:
+                title, no, _ = steps[si]
+                problems[(uid, si)] = (
+                    f"{PEOPLE[uid][0]}: {title} Langkah {no} (instance {si}) has "
+                    f"{len(mids)} live cards {mids}"
+                )
+        return problems
+
+    async def check_cards(self, after: str) -> None:
+        """Wait (up to WAIT) until the live cards are right; a problem already counted is
+        not waited for again."""
+
+        def new_problems() -> dict[tuple[int, int], str]:
+            return {k: v for k, v in self.card_problems().items() if k not in self.card_failures}
+
+        if not new_problems():
+            return
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            if not new_problems():
+                self.healed += 1
+                return
+        for key, what in new_problems().items():
+            self.card_failures[key] = f"after {after}: {what}"
+            self.event(f"LIVE CARD: {what}")
+
+    # --- the actions of one process -----------------------------------------------------------
+
+    def actions(self, run: ProcessRun) -> list[Action]:
+        out = self._mulai(run)
+        for i, v in enumerate(run.visits):
+            nxt = run.visits[i + 1] if i + 1 < len(run.visits) else None
+            if nxt is None:
+                done: Callable[[], object | None] = lambda: self.finished(run)  # noqa: E731
+            else:
+                done = lambda n=nxt: self.card(run, n)  # noqa: E731
+            out += self._visit(run, v, done)
+        return out
+
+    def _mulai(self, run: ProcessRun) -> list[Action]:
+        kadis = self.user(KADIS)
+        title = run.title
+        seen: dict[str, Msg] = {}
+
+        def prompt(stem: str, key: str) -> Callable[[], Awaitable[Msg]]:
+            """The next question of /mulai: a new message (or edit) mentioning `stem` (in
+            its text or its buttons; the wording may change, the subject does not)."""
+
+            def asks(m: Msg) -> bool:
+                return stem in " ".join([_text(m), *_labels(m)]).lower()
+
+            async def answer() -> Msg:
+                msg = await self.until(
+                    f"{title}: the question about {stem!r}", lambda: self.fresh(KADIS, asks)
+                )
+                seen[key] = msg
+                return msg
+
+            return answer
+
+        async def press_sop() -> None:
+            await kadis.press(seen["menu"], run.sop.number)
+
+        surat = sample("surat_edaran_sekda.pdf", f"%PDF-1.4 surat edaran {title}")
+
+        async def send_surat() -> None:
+            await kadis.send_document(surat, "surat_edaran_sekda.pdf")
+
+        def started() -> Msg | None:
+            if run.process_id is None:
+                rows = self.q("select id from processes where title = ?", (title,))
+                if not rows:
+                    return None
+                run.process_id = rows[0][0]
+            return self.card(run, run.visits[0])
+
+        async def surat_answer() -> Msg:
+            return await self.until_after_upload(
+                f"{title}: Surat Edaran", KADIS, send_surat, started
+            )
+
+        return [
+            Action("/mulai", KADIS, lambda: kadis.send("/mulai"), prompt("sop", "menu")),
+            Action(f"SOP {run.sop.number}", KADIS, press_sop, prompt("judul", "")),
+            Action("judul", KADIS, lambda: kadis.send(title), prompt("arahan", "")),
+            Action(
+                "arahan",
+                KADIS,
+                lambda: kadis.send("Mohon segera disusun sesuai Surat Edaran Sekda."),
+                prompt("surat edaran", ""),
+            ),
+            Action("Surat Edaran (file)", KADIS, send_surat, surat_answer, closes=True),
+        ]
+
+    def _visit(self, run: ProcessRun, v: Visit, done: Callable[[], object | None]) -> list[Action]:
+        title, user = run.title, self.user(v.actor)
+        label = f"{PEOPLE[v.actor][0]}: Langkah {v.no}" + (" (lagi)" if v.occurrence else "")
+        what = f"{title}: {label}"
+
+        def current_card() -> Msg:
+            msg = self.card(run, v)
+            if msg is None:
+                raise RuntimeError(f"{what}: the card vanished")
+            return msg
+
+        async def press(button: str) -> None:
+            await user.press(current_card(), button)
+
+        async def answer() -> object:
+            return await self.until(what, done)
+
+        if v.kind in ("disposisi", "tugas") or v.outcome == "disetujui":
+            button = "Selesai" if v.outcome == "selesai" else "Setuju"
+            return [Action(f"{label} {button}", v.actor, lambda: press(button), answer, True)]
+
+        if v.kind == "kumpul":
+            out = []
+            for bidang in BIDANG:
+
+                async def tick_answer(b: str = bidang) -> object:
+                    card_id = current_card()["message_id"]
+
+                    def ticked() -> bool | None:
+                        m = user.message(card_id)
+                        return True if f"✅ {b}" in _labels(m) or f"✅ {b}" in _text(m) else None
+
+                    return await self.until(f"{what}: ✅ {b}", ticked)
+
+                out.append(
+                    Action(
+                        f"{label} ✅ {bidang}",
+                        v.actor,
+                        lambda b=bidang: press(b),
+                        tick_answer,
+                    )
+                )
+            out.append(Action(f"{label} Selesai", v.actor, lambda: press("Selesai"), answer, True))
+            return out
+
+        if v.kind == "unggah":
+            ext = {5: "docx", 8: "pdf"}.get(v.no, "pdf")
+            tag = f"{title} langkah {v.no} versi {v.occurrence + 1}"
+            data = sample(f"x.{ext}", tag)
+            if v.no in run.sop.drafts:
+                run.final = data  # visits are in order: the last draft wins
+            photo = run.sop is LAKIP and v.no == 10 and run.receipt_photo
+
+            async def upload() -> None:
+                if photo:
+                    await user.send_photo(sample("x.jpg", tag))
+                else:
+                    await user.send_document(data, f"langkah{v.no}_v{v.occurrence + 1}.{ext}")
+
+            async def upload_answer() -> object:
+                return await self.until_after_upload(what, v.actor, upload, done)
+
+            kind = "foto" if photo else ext
+            return [Action(f"{label} unggah ({kind})", v.actor, upload, upload_answer, True)]
+
+        # A revision: press Revisi, wait for the prompt (a new message asking for the
+        # revision note), then send the note.
+        def revision_prompt(m: Msg) -> bool:
+            text = _text(m)
+            return not text.startswith("📋") and "revisi" in text.lower()
+
+        note = f"Catatan revisi {title}: lengkapi analisis capaian (langkah {v.no})."
+
+        async def prompt() -> object:
+            return await self.until(f"{what}: prompt", lambda: self.fresh(v.actor, revision_prompt))
+
+        async def revise_note() -> None:
+            if run.note_as_file:
+                await user.send_document(
+                    sample("koreksi.pdf", f"koreksi {title}"), "koreksi.pdf", caption=note
+                )
+            else:
+                await user.send(note)
+
+        async def note_answer() -> object:
+            if run.note_as_file:
+                return await self.until_after_upload(what, v.actor, revise_note, done)
+            return await self.until(what, done)
+
+        how = "file" if run.note_as_file else "teks"
+        return [
+            Action(f"{label} Revisi", v.actor, lambda: press("Revisi"), prompt),
+            Action(f"{label} catatan revisi ({how})", v.actor, revise_note, note_answer, True),
+        ]
+
+    async def run_process(self, run: ProcessRun) -> None:
+        actions = self.actions(run)
+        self.log(f"== {run.title}: revision at Langkah {run.revision_at}, {len(actions)} updates")
+        for action in actions:
+            down = self.sup is not None and self.sup.down
+            self.offline_actions += down
+            self.event(f"{PEOPLE[action.who][0]} sends: {action.label}" + (" (bot down)" * down))
+            self._before[action.who] = self._states(action.who)
+            await action.do()
+            if self.sup is not None:
+                self.sup.sent(action.label)
+            try:
+                await action.answer()
+            except Lost as exc:
+                # Lost by the definition (no answer within WAIT); wait LATE_WAITS more rounds
+                # to tell "late" from "never", and go on if it came.
+                self.lost.append(f"{exc} (sent as '{action.label}')")
+                self.event(f"LOST: {exc}")
+                late = time.monotonic()
+                for _ in range(LATE_WAITS):
+                    try:
+                        await action.answer()
+                        break
+                    except Lost:
+                        continue
+                else:
+                    self.lost[-1] += f"; still nothing {LATE_WAITS * WAIT + WAIT:.0f} s after"
+                    raise
+                came = time.monotonic() - late + WAIT
+                self.lost[-1] += f"; its answer came {came:.0f} s after it was sent"
+                self.event(f"LATE: {exc} answered after {came:.0f} s")
+            self.actions_done += 1
+            if action.closes:
+                await self.check_cards(f"{run.title}: {action.label}")
+
+    async def settle(self) -> str:
+        """Wait until the outbox and the inbox are empty; returns what is left, if anything."""
+        deadline = time.monotonic() + WAIT
+        while True:
+            out = self.q("select count(*) from outbox where status = 'pending'")[0][0]
+            inbox = self.q("select count(*) from inbox where handled_at is null")[0][0]
+            if not out and not inbox:
+                return ""
+            if time.monotonic() > deadline:
+                return f"{out} outbox rows pending, {inbox} inbox rows unhandled after {WAIT:.0f} s"
+            await asyncio.sleep(0.3)
+
+
 # --- checks ------------------------------------------------------------------------------------
 
 
-def _delivered_tasks(server: FakeBotApi, uid: int) -> list[tuple[str, int]]:
-    """(title, step) of each task message delivered (as `_task_messages` in the e2e tests:
-    each message once, whatever edits followed)."""
-    out = []
-    for msg in server.delivered(uid):
-        text = msg.get("text") or ""
-        if text.startswith("📋"):
-            lines = text.split("\n")
-            step_line = next((ln for ln in lines if ln.startswith("Langkah ")), "Langkah ?:")
-            no = step_line.split(":")[0].removeprefix("Langkah ")
-            out.append((lines[0].removeprefix("📋 "), int(no) if no.isdigit() else -1))
+def _card_of(text: str, titles: list[str]) -> tuple[str, int] | None:
+    """(title, step) of a task card ("📋 ... title ...\nLangkah N: ..."), else None."""
+    if not text.startswith("📋"):
+        return None
+    lines = text.split("\n")
+    title = max((t for t in titles if t in lines[0]), key=len, default=lines[0])
+    step_line = next((ln for ln in lines if ln.startswith("Langkah ")), "Langkah ?:")
+    no = step_line.split(":")[0].removeprefix("Langkah ")
+    return title, int(no) if no.isdigit() else -1
+
+
+def _delivered_tasks(server: FakeBotApi, uid: int, titles: list[str]) -> list[tuple[str, int]]:
+    """(title, step) of each task card delivered (each message once, whatever edits followed)."""
+    cards = (_card_of(msg.get("text") or "", titles) for msg in server.delivered(uid))
+    return [c for c in cards if c is not None]
+
+
+def _lost_answers(server: FakeBotApi) -> Counter[tuple[int, str]]:
+    """(chat, kind) of sends that may have taken effect without the bot knowing."""
+    out: Counter[tuple[int, str]] = Counter()
+    for method, kind, seconds, params in server.random_fault_log:
+        if kind == "lost_answer" or (kind == "stall" and seconds >= CLIENT_TIMEOUT - 0.5):
+            text = str(params.get("text") or params.get("caption") or "")
+            found = _kind_of(method, text, bool(params.get("reply_markup")))
+            if found is not None and str(params.get("chat_id", "")).lstrip("-").isdigit():
+                out[(int(params["chat_id"]), found)] += 1
     return out
 
 
-def check(run: FaultRun, runs: list[ProcessRun]) -> list[tuple[bool, str, str]]:
+@dataclass
+class Figures:
+    lost: int = 0
+    duplicates: int = 0
+    live_cards: int = 0
+    repeats: Counter[str] = field(default_factory=Counter)
+    explained: Counter[str] = field(default_factory=Counter)
+
+
+def check(run: FaultRun, runs: list[ProcessRun]) -> tuple[list[tuple[bool, str, str]], Figures]:
     server, tmp = run.server, run.tmp
     results: list[tuple[bool, str, str]] = []
+    fig = Figures()
 
     def add(ok: bool, name: str, detail: str = "") -> None:
         results.append((ok, name, detail))
@@ -528,128 +888,313 @@ def check(run: FaultRun, runs: list[ProcessRun]) -> list[tuple[bool, str, str]]:
         f"not finished: {bad}; titles {titles}" if bad or titles != [r.title for r in runs] else "",
     )
 
+    # 'batal': a copy of a card (reminder, escalation) whose step closed before it went out.
     statuses = dict(_query(tmp, "select status, count(*) from outbox group by status"))
     failed = _query(
-        tmp, "select id, chat_id, method, last_error from outbox where status != 'sent'"
+        tmp,
+        "select id, chat_id, method, status, last_error from outbox "
+        "where status not in ('sent', 'batal')",
     )
     add(
         not failed,
         f"outbox all sent ({statuses.get('sent', 0)} rows sent, "
-        f"{sum(v for k, v in statuses.items() if k != 'sent')} not)",
+        f"{statuses.get('batal', 0)} cancelled as their step closed first, {len(failed)} not)",
         f"{failed[:5]}" if failed else "",
     )
+    cancelled = Counter(
+        (chat, title, no, occurrence)
+        for chat, title, no, occurrence in _query(
+            tmp,
+            "select o.chat_id, p.title, s.step_no, (select count(*) from step_instances e "
+            "where e.process_id = s.process_id and e.step_no = s.step_no and e.id < s.id) "
+            "from outbox o join step_instances s on s.id = o.step_instance_id "
+            "join processes p on p.id = s.process_id "
+            "where o.status = 'batal' and o.method = 'send_message'",
+        )
+    )
+    actors = {(v.actor, r.title, v.no, v.occurrence) for r in runs for v in r.visits}
+    needed = sorted(k for k in cancelled if k in actors)
+    add(
+        not needed,
+        f"no card its actor needed was cancelled ({sum(cancelled.values())} cards cancelled)",
+        f"{needed}" if needed else "",
+    )
+
+    # Lost updates: every update the fake issued stored and handled, every answer seen.
+    inbox = dict(_query(tmp, "select update_id, handled_at from inbox"))
+    never_stored = sorted(set(server._history) - set(inbox))
+    unhandled = sorted(u for u, h in inbox.items() if h is None)
+    fig.lost = len(run.lost) + len(never_stored) + len(unhandled)
+    add(
+        not never_stored and not unhandled,
+        f"inbox: all {len(server._history)} updates the fake issued stored and handled",
+        f"never stored {never_stored[:10]}, stored but unhandled {unhandled[:10]}"
+        if never_stored or unhandled
+        else "",
+    )
+    add(not run.lost, "every update took effect (its answer came within WAIT)", "; ".join(run.lost))
+
+    # Task cards in order; a repeat only as a closed twin, explained by an uncertain send.
+    lost_answers = _lost_answers(server)
+    in_flight = run.sup.in_flight if run.sup else Counter()
+    unexplained: list[str] = []
+
+    def repeats(uid: int, kind: str, n: int) -> None:
+        if n <= 0:
+            return
+        fig.repeats[kind] += n
+        why = lost_answers[(uid, kind)] + in_flight[(uid, kind)]
+        fig.explained[kind] += min(n, why)
+        if n > why:
+            unexplained.append(
+                f"{PEOPLE[uid][0]}: {n} repeated {kind}(s), {why} lost answer(s)/kill(s) mid-send"
+            )
 
     for uid, (name, _) in PEOPLE.items():
-        expected = [(r.title, v.no) for r in runs for v in r.visits if uid in HOLDERS[v.role]]
-        got = _delivered_tasks(server, uid)
-        detail = ""
-        if got != expected:
-            dupes = [k for k, c in Counter(got).items() if c > Counter(expected)[k]]
-            missing = [k for k, c in Counter(expected).items() if c > Counter(got)[k]]
-            detail = f"duplicated {dupes}, missing {missing}; got {[n for _, n in got]}"
-            detail += f", expected {[n for _, n in expected]}"
-        add(got == expected, f"{name}: {len(expected)} task messages, each once, in order", detail)
-
-    for uid, (name, _) in PEOPLE.items():
-        delivered = server.delivered(uid)
-        counts = {
-            r.title: sum(_text(m).startswith(f"🎉 Proses selesai: {r.title}\n") for m in delivered)
+        expected = [
+            (r.title, v.no)
             for r in runs
-        }
-        finals = [
-            server.file_bytes(m["document"]["file_id"])
-            for m in delivered
-            if "document" in m and (m.get("caption") or "").startswith("📄 Dokumen final")
+            for v in r.visits
+            if uid in HOLDERS[v.role] and not cancelled[(uid, r.title, v.no, v.occurrence)]
         ]
-        once = set(counts.values()) <= {1} and all(counts.values())
-        right_finals = finals == [r.final for r in runs]
-        detail = "" if once else f"'Proses selesai' per process {list(counts.values())}; "
-        detail += "" if right_finals else f"final documents {finals}"
+        got = _delivered_tasks(server, uid, [r.title for r in runs])
+        got_runs = [(k, len(list(g))) for k, g in groupby(got)]
+        exp_runs = [(k, len(list(g))) for k, g in groupby(expected)]
+        ok = [k for k, _ in got_runs] == [k for k, _ in exp_runs] and all(
+            g >= e for (_, g), (_, e) in zip(got_runs, exp_runs, strict=True)
+        )
+        extra = len(got) - len(expected) if ok else 0
+        repeats(uid, CARD, extra)
+        detail = ""
+        if not ok:
+            detail = f"got {[n for _, n in got]}, expected {[n for _, n in expected]}"
         add(
-            once and right_finals,
-            f"{name}: 'Proses selesai' and the final document once per process",
+            ok,
+            f"{name}: {len(expected)} task cards in order"
+            + (f" (+{extra} closed repeat{'s' * (extra > 1)})" if extra else ""),
             detail,
         )
 
+    for uid, (name, _) in PEOPLE.items():
+        delivered = server.delivered(uid)
+        counts = [sum(_finished(m, r.title) for m in delivered) for r in runs]
+        finals = [
+            server.file_bytes(m["document"]["file_id"]) for m in delivered if _final_document(m)
+        ]
+        distinct = [f for i, f in enumerate(finals) if f not in finals[:i]]
+        right = distinct == [r.final for r in runs]
+        repeats(uid, SELESAI, sum(counts) - len(runs))
+        repeats(uid, FINAL, len(finals) - len(distinct))
+        detail = "" if all(counts) else f"'Proses selesai' per process {counts}; "
+        detail += "" if right else f"final documents {[f[:40] for f in finals]}"
+        add(
+            all(counts) and right,
+            f"{name}: 'Proses selesai' and the right final document for each process"
+            + (
+                f" (copies: selesai {counts}, documents {len(finals)})"
+                if len(finals) > len(runs) or max(counts, default=1) > 1
+                else ""
+            ),
+            detail,
+        )
+    add(
+        not unexplained,
+        "every repeated message explained by a lost answer or a kill mid-send",
+        "; ".join(unexplained),
+    )
+
+    # Duplicate transitions: audit outcomes and step instances exactly as planned.
     marks = ",".join(f"'{o}'" for o in OUTCOMES)
     for r in runs:
-        got = _query(
-            tmp,
-            f"select step_no, action from audit_log where process_id = ? and action in ({marks}) "
-            "order by id",
-            (r.process_id,),
-        )
+        got = [
+            tuple(g)
+            for g in _query(
+                tmp,
+                f"select step_no, action from audit_log where process_id = ? "
+                f"and action in ({marks}) order by id",
+                (r.process_id,),
+            )
+        ]
         expected = [(1, "selesai")] + [(v.no, v.outcome) for v in r.visits]
+        extra = sum((Counter(got) - Counter(expected)).values())
+        instances = Counter(
+            dict(
+                _query(
+                    tmp,
+                    "select step_no, count(*) from step_instances where process_id = ? "
+                    "and step_no > 1 group by step_no",
+                    (r.process_id,),
+                )
+            )
+        )
+        extra_instances = sum((instances - Counter(v.no for v in r.visits)).values())
+        fig.duplicates += extra + extra_instances
         add(
-            [tuple(g) for g in got] == expected,
+            got == expected and not extra_instances,
             f"audit #{r.process_id} {r.sop.name}: outcomes of steps "
             + " ".join(f"{n}{'R' if o == 'revisi' else ''}" for n, o in expected),
-            "" if [tuple(g) for g in got] == expected else f"got {got}",
+            ""
+            if got == expected and not extra_instances
+            else f"got {got}; {extra} extra outcome(s), {extra_instances} extra step instance(s)",
         )
 
+    fig.live_cards = len(run.card_failures)
+    add(
+        not run.card_failures,
+        "no step with two live cards, no live card for a closed step",
+        "; ".join(run.card_failures.values()),
+    )
+    live_end = [
+        (PEOPLE[uid][0], m["message_id"])
+        for uid in PEOPLE
+        for m in server.delivered(uid)
+        if _text(m).startswith("📋") and _tokens(m)
+    ]
+    add(not live_end, "at the end no task card has buttons", f"{live_end}" if live_end else "")
+
+    oops = [
+        (PEOPLE[uid][0], m["message_id"])
+        for uid in PEOPLE
+        for m in server.delivered(uid)
+        if _text(m).startswith("Maaf, terjadi gangguan")
+    ]
+    add(not oops, "no 'unexpected error' answer", f"{oops}" if oops else "")
+    log_text = run.bot.output()
+    handler_errors = log_text.count("error while handling an update")
+    add(not handler_errors, "no handler error in bot.log", f"{handler_errors} in bot.log")
+    if run.sup is not None:
+        add(
+            not run.sup.self_exits,
+            "the bot never exited by itself",
+            "; ".join(run.sup.self_exits[:3]),
+        )
+        add(not run.sup.errors, "supervisor ran cleanly", "; ".join(run.sup.errors[:3]))
     add(
         not server.internal_errors,
         "fake Bot API had no internal errors",
         "; ".join(server.internal_errors),
     )
-    add(TOKEN not in run.bot.output(), "bot token never logged")
-    return results
+    add(TOKEN not in log_text, "bot token never logged")
+    return results, fig
 
 
 # --- main ---------------------------------------------------------------------------------------
 
 
-def _generous_waits() -> None:
-    """The e2e helpers wait 10–20 s; after a SIGKILL the lease and backoff need more."""
-    wait_for_text, wait_for = FakeUser.wait_for_text, FakeUser.wait_for
+class _TimedCalls(list):
+    """The fake's call list, with the wall-clock time of each call (for the timeline)."""
 
-    async def text(self: FakeUser, substring: str, timeout: float = WAIT) -> Msg:
-        return await wait_for_text(self, substring, max(timeout, WAIT))
+    def __init__(self, items: list) -> None:
+        super().__init__(items)
+        self.at = [0.0] * len(items)
 
-    async def predicate(self: FakeUser, pred: Callable[[Msg], bool], timeout: float = WAIT) -> Msg:
-        return await wait_for(self, pred, max(timeout, WAIT))
+    def append(self, item: Any) -> None:
+        self.at.append(time.time())
+        super().append(item)
 
-    FakeUser.wait_for_text = text  # type: ignore[method-assign]
-    FakeUser.wait_for = predicate  # type: ignore[method-assign]
+
+def write_timeline(run: FaultRun, path: Path, since: int) -> None:
+    """People's updates, kills, restarts and Bot API calls (with their faults) by wall-clock
+    time, the clock bot.log uses: to read beside it."""
+    server = run.server
+    faults = {id(p): (k, s) for _, k, s, p in server.random_fault_log}
+    lines = list(run.events)
+    calls = server.calls
+    stamps = getattr(calls, "at", [0.0] * len(calls))
+    for i in range(since, len(calls)):
+        name, params = calls[i]
+        if name == "getUpdates":
+            continue
+        kind, seconds = faults.get(id(params), ("", 0.0))
+        fault = f" FAULT {kind}" + (f" {seconds:.1f}s" if seconds else "") if kind else ""
+        text = str(params.get("text") or params.get("caption") or "")[:60].replace("\n", " | ")
+        lines.append(
+            (
+                stamps[i],
+                f"call {name} chat={params.get('chat_id', '')} "
+                f"msg={params.get('message_id', '')}{fault} {text!r}",
+            )
+        )
+    with path.open("w") as fh:
+        for at, text in sorted(lines, key=lambda x: x[0]):
+            stamp = datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S,%f")[:-3]
+            fh.write(f"{stamp} {text}\n")
+
+
+_BOTS: list[BotProcess] = []  # killed on the way out, whatever happened
 
 
 async def main_async(
-    seed: int, rounds: int, verbose: bool, keep: bool, faults_during_startup: bool
+    seed: int, rounds: int, min_kills: int, fault_rate: float, verbose: bool, keep: bool
 ) -> int:
-    _generous_waits()
     rng = random.Random(seed)
     tmp = Path(tempfile.mkdtemp(prefix=f"fault_run_{seed}_"))
     started = time.monotonic()
     error = ""
-    results: list[tuple[bool, str, str]] = []
+    extra_rounds = 0
+    calls_before = 0
     async with FakeBotApi(token=TOKEN, username="sop_samarinda_bot") as server:
-        bot = BotProcess(server, tmp)  # replaced by launch()'s, which registers the five
-        run = FaultRun(server, bot, tmp, verbose, faults_during_startup)
+        bot = BotProcess(server, tmp, **LEASES)  # replaced by launch()'s
+        run = FaultRun(server, bot, tmp, verbose)
+        sup = run.sup = Supervisor(run, random.Random(seed * 7919 + 1))
+
+        def plan_round(r: int) -> list[ProcessRun]:
+            return [
+                plan_process(rng, sop, f"{sop.name} Tahun 2026 [s{seed}-r{r}]")
+                for sop in (LAKIP, KINERJA)
+            ]
+
+        plans = [p for r in range(1, rounds + 1) for p in plan_round(r)]
         try:
-            run.bot = bot = await launch(server, tmp)
-            for r in range(1, rounds + 1):
-                for sop in (LAKIP, KINERJA):
-                    title = f"{sop.name} Tahun 2026 [s{seed}-r{r}]"
-                    process = plan_process(rng, sop, title)
-                    run.runs.append(process)
-                    await run.run_process(process, rng)
-            if run.pending_start:
-                await run.start_bot()
-            left = await run.settle()
-            if left:
-                error = f"{left} outbox rows still pending after {WAIT:.0f} s"
-            await asyncio.sleep(1)  # let close_task edits and answers land
-        except Exception as exc:  # a wait that timed out, the bot died, ...
+            run.bot = bot = await launch(server, tmp, **LEASES)
+            _BOTS.append(bot)
+            server.calls = _TimedCalls(server.calls)
+            calls_before = len(server.calls)
+            server.fail_randomly(
+                fault_rate, seed=seed, stall_seconds=STALL, lost_answer_seconds=LOST_ANSWER
+            )
+            sizes = [len(run.actions(p)) for p in plans]
+            sup.start()
+            i = 0
+            while i < len(plans) or (sup.kills < min_kills and extra_rounds < MAX_EXTRA_ROUNDS):
+                if i == len(plans):
+                    extra_rounds += 1
+                    plans += plan_round(rounds + extra_rounds)
+                    sizes += [len(run.actions(p)) for p in plans[i:]]
+                # Spread the kills: enough to reach --kills, and some in every process.
+                needed = max(0, min_kills - sup.kills)
+                sup.rate = min(1.0, max(0.3, 1.5 * needed / sum(sizes[i:])))
+                run.runs.append(plans[i])
+                await run.run_process(plans[i])
+                i += 1
+        except Exception as exc:  # a lost update, a script bug, ...
             error = f"{type(exc).__name__}: {exc}"
         finally:
+            await sup.stop()
+        try:
+            left = await run.settle()
+            if left and not error:
+                error = left
+            await run.check_cards("the end")
+            await asyncio.sleep(1)  # let the last edits land
+        finally:
             await asyncio.to_thread(bot.stop)
-        results = check(run, run.runs)
+        results, fig = check(run, run.runs)
+        if sup.kills < min_kills:
+            results.append((False, f"at least {min_kills} SIGKILLs", f"only {sup.kills}"))
+        write_timeline(run, tmp / "timeline.log", calls_before)
 
     ok = not error and all(r[0] for r in results)
     elapsed = time.monotonic() - started
     delivered = {uid: len(server.delivered(uid)) for uid in PEOPLE}
-    tasks = sum(len(_delivered_tasks(server, uid)) for uid in PEOPLE)
-    print(f"fault run: seed={seed} rounds={rounds} ({elapsed:.0f} s, temp {tmp})")
+    tasks = sum(len(_delivered_tasks(server, uid, [p.title for p in plans])) for uid in PEOPLE)
+    calls = [m for m, _ in server.calls[calls_before:] if m != "getUpdates"]
+    faults = sum(server.random_faults.values())
+    print(
+        f"fault run: seed={seed} rounds={rounds}"
+        + (f" (+{extra_rounds} to reach {min_kills} kills)" if extra_rounds else "")
+        + f" fault-rate={fault_rate:.2f} ({elapsed:.0f} s, temp {tmp})"
+    )
     status = dict(_query(tmp, "select id, status from processes")) if run.runs else {}
     for p in run.runs:
         print(
@@ -657,32 +1202,50 @@ async def main_async(
             f"(note as {'file' if p.note_as_file else 'text'}), "
             f"status {status.get(p.process_id, 'not started')}"
         )
-    print(f"  user actions: {run.actions_done} ({run.offline_actions} sent while the bot was down)")
-    held = (
-        "faults were let through during restarts"
-        if faults_during_startup
-        else f"pending faults held back during {run.held_faults} of them"
+    print(
+        f"  updates sent by people: {run.actions_done} answered "
+        f"({run.offline_actions} sent while the bot was down; "
+        f"{run.resent_files} file(s) sent again after 'gagal diunduh')"
     )
-    print(f"  SIGKILLs: {run.kills}, restarts: {run.restarts} ({held})")
-    faults = ", ".join(f"{k} ×{v}" for k, v in sorted(run.faults.items())) or "none"
-    print(f"  faults injected: {sum(run.faults.values())} ({faults})", end="")
-    print(f"; unused and cleared: {run.unconsumed_faults}" if run.unconsumed_faults else "")
+    styles = ", ".join(f"{k} {v}" for k, v in sorted(sup.styles.items()))
+    print(
+        f"  kills: {styles}; restarts {sup.restarts} ({sup.paused} after a pause); "
+        f"bot exited by itself {len(sup.self_exits)}×"
+    )
+    landings = ", ".join(f"{k} {v}" for k, v in sorted(sup.landings.items()))
+    print(f"  kill instants: {landings}")
+    print(f"  kills between fetch and commit: {sup.between_fetch_and_commit}")
+    kinds = ", ".join(f"{k} ×{v}" for k, v in sorted(server.random_faults.items()))
+    share = faults / len(calls) if calls else 0.0
+    print(f"  faults: {faults} of {len(calls)} Bot API calls ({share:.0%}): {kinds or 'none'}")
     print(
         f"  messages delivered: {sum(delivered.values())} "
         f"({', '.join(f'{PEOPLE[u][0]} {n}' for u, n in delivered.items())}); "
-        f"task messages {tasks}; Bot API calls {len(server.calls)}"
+        f"task cards {tasks}"
     )
+    reps = ", ".join(f"{k} {v} ({fig.explained[k]} explained)" for k, v in fig.repeats.items())
+    print(f"  at-least-once repeats: {reps or 'none'}")
+    print(f"  live-card anomalies that healed within {WAIT:.0f} s: {run.healed}")
     if error:
         print(f"  RUN ABORTED: {error}")
     passed = sum(1 for r in results if r[0])
     print(f"  checks: {passed} passed, {len(results) - passed} failed")
     for good, name, detail in results:
         print(f"    {'PASS' if good else 'FAIL'} {name}" + (f" — {detail}" if detail else ""))
+    late = sum("answer came" in x for x in run.lost)
+    print(f"lost updates: {fig.lost}" + (f" ({late} of them answered late)" if late else ""))
+    print(f"duplicate transitions: {fig.duplicates}")
+    print(f"steps with two live cards: {fig.live_cards}")
+    print(f"SIGKILLs: {sup.kills}")
+    print(f"injected faults: {faults}")
+    print(f"duration: {elapsed:.0f} s")
     print(f"RESULT: {'PASS' if ok else 'FAIL'}")
     if ok and not keep:
         shutil.rmtree(tmp, ignore_errors=True)
     else:
-        print(f"bot log: {tmp / 'bot.log'}")
+        print(
+            f"bot log: {tmp / 'bot.log'}; timeline (updates, kills, calls): {tmp / 'timeline.log'}"
+        )
     return 0 if ok else 1
 
 
@@ -690,19 +1253,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=1, help="each round runs both SOPs")
+    parser.add_argument(
+        "--kills", type=int, default=20, help="minimum SIGKILLs (extra rounds until reached)"
+    )
+    parser.add_argument(
+        "--fault-rate", type=float, default=0.3, help="share of Bot API calls that fail"
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="print the timeline")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
-    parser.add_argument(
-        "--faults-during-startup",
-        action="store_true",
-        help="do not hold pending faults back while the bot restarts (shows the getMe crash)",
-    )
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    return asyncio.run(
-        main_async(args.seed, args.rounds, args.verbose, args.keep, args.faults_during_startup)
-    )
+    if not 0.0 <= args.fault_rate <= 1.0:
+        parser.error("--fault-rate must be between 0 and 1")
+    try:
+        return asyncio.run(
+            main_async(args.seed, args.rounds, args.kills, args.fault_rate, args.verbose, args.keep)
+        )
+    finally:
+        for bot in _BOTS:
+            bot.kill()
 
 
 if __name__ == "__main__":

@@ -329,6 +329,8 @@ async def test_random_faults(bot, server):
     first = await _outcomes(bot, 1001, 30)
     assert set(first) == {"500", "502", "429"}
     assert sum(server.random_faults.values()) == 30
+    assert [(m, k) for m, k, _, _ in server.random_fault_log[:1]] == [("sendMessage", first[0])]
+    assert server.random_fault_log[0][3]["text"] == "m0"
     assert len(budi.messages) == 5  # failed calls have no effect
 
     server.fail_randomly(1.0, seed=3, kinds=["500", "502", "429"])

@@ -589,6 +589,8 @@ class FakeBotApi:
         self._faults: list[Fault] = []
         self._random: _RandomFaults | None = None
         self.random_faults: Counter[str] = Counter()  # kind -> calls fail_randomly() hit
+        # (method, kind, stall seconds, params) of each of those calls, in order
+        self.random_fault_log: list[tuple[str, str, float, JSONDict]] = []
         self._poll_generation = 0
         self._polls: dict[int, web.Request] = {}  # getUpdates requests currently waiting
         self._changed: asyncio.Event | None = None
@@ -789,7 +791,8 @@ class FakeBotApi:
           but the answer was lost).
 
         Faults set with :meth:`fail`, :meth:`rate_limit` and :meth:`stall` are used first.
-        :attr:`random_faults` counts the faults by kind. ``rate=0`` turns this off.
+        :attr:`random_faults` counts the faults by kind, :attr:`random_fault_log` lists
+        them with the call's parameters. ``rate=0`` turns this off.
         """
         chosen = tuple(kinds)
         unknown = set(chosen) - set(RANDOM_FAULT_KINDS)
@@ -945,10 +948,11 @@ class FakeBotApi:
             if fault.remaining <= 0:
                 self._faults.remove(fault)
             return fault
-        return self._random_fault(key)
+        return None
 
-    def _random_fault(self, key: str) -> Fault | None:
+    def _random_fault(self, name: str, params: JSONDict) -> Fault | None:
         spec = self._random
+        key = name.lower()
         if spec is None or key == "getupdates":
             return None
         if spec.methods is not None and key not in spec.methods:
@@ -956,15 +960,19 @@ class FakeBotApi:
         if spec.rng.random() >= spec.rate:
             return None
         kind = spec.rng.choice(spec.kinds)
-        self.random_faults[kind] += 1
+        fault = Fault("stall", key, 1)
         if kind in ("500", "502"):
             status = int(kind)
-            return Fault("fail", key, 1, status=status, description=_DEFAULT_DESCRIPTIONS[status])
-        if kind == "429":
-            return Fault("rate_limit", key, 1, status=429, retry_after=spec.retry_after)
-        low, high = spec.stall_seconds if kind == "stall" else spec.lost_answer_seconds
-        seconds = spec.rng.uniform(low, high)
-        return Fault("stall", key, 1, seconds=seconds, deliver=kind == "lost_answer")
+            fault = Fault("fail", key, 1, status=status, description=_DEFAULT_DESCRIPTIONS[status])
+        elif kind == "429":
+            fault = Fault("rate_limit", key, 1, status=429, retry_after=spec.retry_after)
+        else:
+            low, high = spec.stall_seconds if kind == "stall" else spec.lost_answer_seconds
+            fault.seconds = spec.rng.uniform(low, high)
+            fault.deliver = kind == "lost_answer"
+        self.random_faults[kind] += 1
+        self.random_fault_log.append((name, kind, fault.seconds, params))
+        return fault
 
     # ------------------------------------------------------------- HTTP layer
 
@@ -1011,7 +1019,7 @@ class FakeBotApi:
     async def _run(
         self, request: web.Request, name: str, handler: Handler, params: JSONDict
     ) -> web.Response:
-        fault = self._take_fault(name)
+        fault = self._take_fault(name) or self._random_fault(name, params)
         if fault is not None and fault.kind == "fail":
             return self._error(ApiError(fault.status, fault.description or "Error"))
         if fault is not None and fault.kind == "rate_limit":
