@@ -94,7 +94,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.runtime import Runtime
     from storage.db import make_engine, make_sessions
 
-    rt = Runtime.build(settings, make_sessions(make_engine(settings.database_url)), Clock())
+    rt = Runtime.build(
+        settings, make_sessions(make_engine(settings.database_url, settings.pool)), Clock()
+    )
     app = build_app(rt, jobs=args.peran != "penerima")
     from handlers.runner import serve
 
@@ -106,7 +108,7 @@ async def _with_session(settings: Settings, work):  # type: ignore[no-untyped-de
     from storage.db import make_engine, make_sessions, upgrade
 
     await asyncio.to_thread(upgrade, settings.database_url)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings.pool)
     try:
         async with make_sessions(engine).begin() as session:
             return await work(session)

@@ -13,6 +13,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from storage.db import PoolOptions
+
 DEFAULT_BIDANG = (
     "Sekretariat",
     "Bidang Koperasi",
@@ -40,6 +42,13 @@ class Settings(BaseSettings):
     telegram_max_download_mb: int = 20
 
     database_url: str = "sqlite+aiosqlite:///data/bot.db"
+    # PostgreSQL connection pool (SQLite ignores these)
+    db_connect_timeout_seconds: float = 10.0
+    db_command_timeout_seconds: float = 30.0
+    db_pool_size: int = 5
+    db_pool_max_overflow: int = 10
+    db_pool_recycle_seconds: float = 1800.0
+    pgbouncer: bool = False  # behind PgBouncer in transaction mode: no statement cache
     files_dir: Path = Path("data/files")
     sop_dir: Path | None = None
 
@@ -92,6 +101,17 @@ class Settings(BaseSettings):
         if value not in ("office", "always"):
             raise ValueError("WORK_CALENDAR harus 'office' atau 'always'")
         return value
+
+    @property
+    def pool(self) -> PoolOptions:
+        return PoolOptions(
+            connect_timeout=self.db_connect_timeout_seconds,
+            command_timeout=self.db_command_timeout_seconds,
+            pool_size=self.db_pool_size,
+            max_overflow=self.db_pool_max_overflow,
+            recycle_seconds=self.db_pool_recycle_seconds,
+            pgbouncer=self.pgbouncer,
+        )
 
     @cached_property
     def max_download_bytes(self) -> int:

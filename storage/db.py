@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
@@ -26,11 +27,37 @@ def _prepare_sqlite_path(url: str) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def make_engine(url: str) -> AsyncEngine:
+@dataclass(frozen=True)
+class PoolOptions:
+    """Connection settings for a server database (PostgreSQL); SQLite ignores them."""
+
+    connect_timeout: float = 10.0  # a hung server answers "unreachable", never blocks all
+    command_timeout: float = 30.0
+    pool_size: int = 5
+    max_overflow: int = 10
+    recycle_seconds: float = 1800.0
+    pgbouncer: bool = False  # transaction pooling: no prepared-statement cache
+
+
+def make_engine(url: str, options: PoolOptions | None = None) -> AsyncEngine:
     is_sqlite = make_url(url).get_backend_name() == "sqlite"
     if is_sqlite:
         _prepare_sqlite_path(url)
-    engine = create_async_engine(url, pool_pre_ping=not is_sqlite)
+        engine = create_async_engine(url)
+    else:
+        o = options or PoolOptions()
+        connect_args: dict = {"timeout": o.connect_timeout, "command_timeout": o.command_timeout}
+        if o.pgbouncer:
+            connect_args |= {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
+        engine = create_async_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=o.pool_size,
+            max_overflow=o.max_overflow,
+            pool_recycle=o.recycle_seconds,
+            pool_timeout=o.connect_timeout,
+            connect_args=connect_args,
+        )
     if is_sqlite:
 
         @event.listens_for(engine.sync_engine, "connect")

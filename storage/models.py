@@ -107,7 +107,7 @@ class StepInstance(Base):
     round: Mapped[int] = mapped_column(default=0)
     started_at: Mapped[datetime]
     deadline_at: Mapped[datetime]
-    finished_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None] = mapped_column(index=True)  # open steps: NULL
     outcome: Mapped[str | None] = mapped_column(String(16))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     note: Mapped[str | None] = mapped_column(Text)
