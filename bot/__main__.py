@@ -226,6 +226,34 @@ def cmd_db(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    from bot import ops
+
+    checks = asyncio.run(ops.health(_settings().database_url, args.umur_maks))
+    for check in checks:
+        print(f"{'OK   ' if check.ok else 'GAGAL'} {check.text}")
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from bot import ops
+
+    ops.backup(_settings().database_url, Path(args.berkas))
+    print(f"Cadangan database tersimpan di {args.berkas}.")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from bot import ops
+
+    try:
+        ops.restore(_settings().database_url, Path(args.berkas))
+    except FileNotFoundError as exc:
+        return _fail(str(exc), 1)
+    print(f"Database dipulihkan dari {args.berkas}. Jalankan ulang bot.")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bot", description="Bot Disposisi SOP")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -269,6 +297,18 @@ def parser() -> argparse.ArgumentParser:
     ten.add_argument("--mulai", required=True, help="mis. 2026-03-17T15:00 (waktu setempat)")
     ten.add_argument("--waktu", required=True, help='mis. "2 Hari"')
     ten.set_defaults(func=cmd_tenggat)
+
+    health = sub.add_parser("health", help="periksa kesehatan bot (exit 1 bila tidak sehat)")
+    health.add_argument(
+        "--umur-maks", type=float, default=300.0, help="detik tunggu terlama yang wajar"
+    )
+    health.set_defaults(func=cmd_health)
+    bak = sub.add_parser("backup", help="cadangkan database ke BERKAS")
+    bak.add_argument("berkas")
+    bak.set_defaults(func=cmd_backup)
+    res = sub.add_parser("restore", help="pulihkan database dari BERKAS (bot dihentikan dulu)")
+    res.add_argument("berkas")
+    res.set_defaults(func=cmd_restore)
 
     db = sub.add_parser("db", help="database")
     db.add_argument("db_cmd", choices=["upgrade"])
