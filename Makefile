@@ -1,6 +1,8 @@
 # Two commands a newcomer needs (see README):
 #   make run   - create .venv from the lock file, migrate the database, start the bot
 #   make test  - create .venv with test tools from the lock file, run ruff and every test
+#                (and, when TEST_DATABASE_URL names a PostgreSQL server, the database layers
+#                again on it)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -26,7 +28,11 @@ run: $(VENV)/.runtime
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	env -u TEST_DATABASE_URL $(BIN)/python -m pytest
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+	  echo "== handlers, integration and e2e again on PostgreSQL ($${TEST_DATABASE_URL##*@})"; \
+	  $(BIN)/python -m pytest tests/handlers tests/integration tests/e2e; \
+	fi
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/due_scan.py

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.dbs import database_url_for, ensure_database
 from tests.fakebotapi import FakeBotApi
 
 TOKEN = "424242:E2E-secret-token"
@@ -31,7 +32,7 @@ class BotProcess:
             "TELEGRAM_BOT_TOKEN": TOKEN,
             "TELEGRAM_API_BASE_URL": server.base_url,
             "TELEGRAM_FILE_BASE_URL": server.file_base_url,
-            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+            "DATABASE_URL": database_url_for(tmp_path),
             "FILES_DIR": str(tmp_path / "files"),
             "ADMIN_IDS": "900",
             "WORK_CALENDAR": "always",
@@ -88,6 +89,7 @@ async def server() -> AsyncIterator[FakeBotApi]:
 
 async def launch(server: FakeBotApi, tmp_path: Path, **env: str) -> BotProcess:
     bot = BotProcess(server, tmp_path, **env)
+    await ensure_database(bot.env["DATABASE_URL"])
     for uid, (name, role) in PEOPLE.items():
         result = await asyncio.to_thread(
             bot.cli, "users", "add", "--telegram-id", str(uid), "--name", name, "--role", role
@@ -106,6 +108,7 @@ async def launch_webhook(
     server: FakeBotApi, tmp_path: Path, url: str, port: int, secret: str
 ) -> BotProcess:
     """The bot in webhook mode (people registered, nobody has pressed Start yet)."""
+    await ensure_database(database_url_for(tmp_path))
     bot = BotProcess(
         server,
         tmp_path,

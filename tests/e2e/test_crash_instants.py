@@ -5,8 +5,8 @@ accepting a task card the bot has not recorded yet."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
+from tests.dbs import rows
 from tests.e2e.conftest import launch
 from tests.e2e.test_sop_flows import collect, mulai, step
 from tests.fakebotapi import FakeBotApi, FakeUser
@@ -43,9 +43,10 @@ async def test_kill_between_fetch_and_commit_loses_nothing(server: FakeBotApi, t
         bot.start()
         await ani.wait_for_text("diterima untuk Langkah 5", timeout=30)
         await step(jaf, 6)
-        db = sqlite3.connect(tmp_path / "bot.db")
-        uploads = db.execute("select count(*) from audit_log where action = 'diunggah'")
-        assert uploads.fetchone()[0] == 1
+        uploads = await rows(
+            bot.env["DATABASE_URL"], "select count(*) from audit_log where action = 'diunggah'"
+        )
+        assert uploads == [(1,)]
     finally:
         bot.stop()
 

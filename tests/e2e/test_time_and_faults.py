@@ -4,9 +4,9 @@ Bot API that fails for a while: nothing lost, nothing duplicated, order kept per
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections import Counter
 
+from tests.dbs import rows
 from tests.e2e.conftest import BotProcess, launch
 from tests.e2e.test_sop_flows import collect, live_buttons_anywhere, mulai, step
 from tests.fakebotapi import FakeBotApi
@@ -120,20 +120,21 @@ async def test_sigkill_and_a_flaky_bot_api_lose_and_duplicate_nothing(
         )
         assert set(finished.values()) == {1}
         # The audit log is complete: every step's outcome is recorded once per activation.
-        db = sqlite3.connect(tmp_path / "bot.db")
+        url = bot.env["DATABASE_URL"]
         actions = [
             r[0]
-            for r in db.execute(
+            for r in await rows(
+                url,
                 "select step_no from audit_log where action in "
-                "('selesai','diunggah','disetujui','revisi') order by id"
+                "('selesai','diunggah','disetujui','revisi') order by id",
             )
         ]
         assert actions == [1, 2, 3, 4, 5, 6, 7, 5, 7, 8, 9, 10, 11]
         # Every row went out, or was dropped because its step closed before it could.
-        pending = db.execute(
-            "select count(*) from outbox where status not in ('sent', 'batal')"
-        ).fetchone()[0]
-        assert pending == 0
+        pending = await rows(
+            url, "select count(*) from outbox where status not in ('sent', 'batal')"
+        )
+        assert pending == [(0,)]
     finally:
         bot.stop()
 

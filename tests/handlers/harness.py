@@ -24,6 +24,7 @@ from handlers import inbox
 from handlers.outbox import deliver
 from storage.db import make_engine, make_sessions
 from storage.models import Base
+from tests.dbs import database_url_for, ensure_database
 from tests.samples import sample
 
 BOT_ID = 999000
@@ -130,7 +131,7 @@ class Harness:
         self.clock = FakeClock(datetime(2026, 11, 23, 1, 0, tzinfo=UTC))  # Mon 09:00 WITA
         values = {
             "telegram_bot_token": TOKEN,
-            "database_url": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+            "database_url": database_url_for(tmp_path),
             "files_dir": tmp_path / "files",
             "admin_ids": [1],
             "_env_file": None,
@@ -145,6 +146,7 @@ class Harness:
         self._message_ids = itertools.count(1)
 
     async def __aenter__(self) -> Harness:
+        await ensure_database(self.settings.database_url)
         async with self.engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
         await self.app.initialize()
