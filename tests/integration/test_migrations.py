@@ -22,16 +22,20 @@ def test_upgrade_from_empty_matches_the_models(tmp_path) -> None:
     upgrade(f"sqlite+aiosqlite:///{path}")  # a second start is a no-op
 
 
-def test_four_processes_starting_at_once_all_come_up(tmp_path) -> None:
-    """The schema is created once while the others wait (a file lock; on PostgreSQL an
-    advisory lock), instead of two of them racing to create the same tables."""
+async def test_four_processes_starting_at_once_all_come_up(tmp_path) -> None:
+    """The schema is created once while the others wait (a file lock; on PostgreSQL —
+    with TEST_DATABASE_URL — an advisory lock), instead of racing to create the tables."""
     import os
     import subprocess
     import sys
     from pathlib import Path
 
+    from tests.dbs import database_url_for, ensure_database
+
     root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"}
+    url = database_url_for(tmp_path)
+    await ensure_database(url)  # empty
+    env = {**os.environ, "DATABASE_URL": url}
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "bot", "db", "upgrade"],
