@@ -259,31 +259,8 @@ async def _remind(app: Application, row: Outbox) -> int | None:
     payload = row.payload
     since = datetime.fromisoformat(payload["since"])
     async with rt.sessions() as session:
-        card = await session.scalar(
-            select(Outbox.message_id)
-            .where(
-                Outbox.step_instance_id == row.step_instance_id,
-                Outbox.chat_id == row.chat_id,
-                Outbox.tag == "card",
-                Outbox.status == "sent",
-                Outbox.closed_at.is_(None),
-            )
-            .order_by(Outbox.id.desc())
-            .limit(1)
-        )
-        today = await session.scalar(
-            select(Outbox.message_id)
-            .where(
-                Outbox.step_instance_id == row.step_instance_id,
-                Outbox.chat_id == row.chat_id,
-                Outbox.tag == "reminder",
-                Outbox.status == "sent",
-                Outbox.sent_at >= since,
-                Outbox.message_id.is_not(None),
-            )
-            .order_by(Outbox.id.desc())
-            .limit(1)
-        )
+        card = await _newest(session, row, Outbox.tag == "card", Outbox.closed_at.is_(None))
+        today = await _newest(session, row, Outbox.tag == "reminder", Outbox.sent_at >= since)
     if card is None:
         card_payload = payload["card"]
         msg = await app.bot.send_message(
@@ -302,6 +279,22 @@ async def _remind(app: Application, row: Outbox) -> int | None:
         reply_parameters=ReplyParameters(card, allow_sending_without_reply=True),
     )
     return msg.message_id
+
+
+async def _newest(session, row: Outbox, *which) -> int | None:  # type: ignore[no-untyped-def]
+    """The newest message sent to this chat for this row's step that matches `which`."""
+    return await session.scalar(
+        select(Outbox.message_id)
+        .where(
+            Outbox.step_instance_id == row.step_instance_id,
+            Outbox.chat_id == row.chat_id,
+            Outbox.status == "sent",
+            Outbox.message_id.is_not(None),
+            *which,
+        )
+        .order_by(Outbox.id.desc())
+        .limit(1)
+    )
 
 
 async def _retag(app: Application, outbox_id: int, tag: str) -> None:

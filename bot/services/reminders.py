@@ -92,16 +92,21 @@ async def remind(
         row.tag = "reminder"
 
 
-async def _reminders(rt: Runtime, session: AsyncSession, now: datetime) -> int:
-    rows = (
+async def _due(session: AsyncSession, column, now: datetime):  # type: ignore[no-untyped-def]
+    """Steps whose `column` (an indexed due time, NULL once done) has come, oldest first."""
+    return (
         await session.execute(
             select(StepInstance, Process)
             .join(Process, Process.id == StepInstance.process_id)
-            .where(StepInstance.next_reminder_at <= now)
-            .order_by(StepInstance.next_reminder_at)
+            .where(column <= now)
+            .order_by(column)
             .limit(BATCH)
         )
     ).all()
+
+
+async def _reminders(rt: Runtime, session: AsyncSession, now: datetime) -> int:
+    rows = await _due(session, StepInstance.next_reminder_at, now)
     queued = 0
     for si, process in rows:
         old = si.next_reminder_at
@@ -128,15 +133,7 @@ async def _reminders(rt: Runtime, session: AsyncSession, now: datetime) -> int:
 
 
 async def _escalations(rt: Runtime, session: AsyncSession, now: datetime) -> int:
-    rows = (
-        await session.execute(
-            select(StepInstance, Process)
-            .join(Process, Process.id == StepInstance.process_id)
-            .where(StepInstance.escalate_at <= now)
-            .order_by(StepInstance.escalate_at)
-            .limit(BATCH)
-        )
-    ).all()
+    rows = await _due(session, StepInstance.escalate_at, now)
     queued = 0
     for si, process in rows:
         if not rt.calendar.is_open(now):
