@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -91,6 +92,15 @@ class Process(Base):
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+    # The office's own record of the process (issue 9): agenda number, urgency, the
+    # SRIKANDI number of the signed naskah, why it was cancelled.
+    nomor_agenda: Mapped[str | None] = mapped_column(String(64), unique=True)
+    sifat: Mapped[str] = mapped_column(String(16), default="biasa")
+    nomor_naskah: Mapped[str | None] = mapped_column(String(100))
+    cancelled_reason: Mapped[str | None] = mapped_column(Text)
+    # Who a disposisi named for each role ({"jafung": [person ids]}); a role not named here
+    # goes to everyone who holds it.
+    assignments: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -115,6 +125,11 @@ class StepInstance(Base):
     next_reminder_at: Mapped[datetime | None] = mapped_column(index=True)
     escalate_at: Mapped[datetime | None] = mapped_column(index=True)
     reminders_sent: Mapped[int] = mapped_column(default=0)
+    # The people this step is for (None: every holder of the role); set by a disposisi or
+    # a move ("Alihkan").
+    assignees: Mapped[list[int] | None] = mapped_column(JSON)
+    # "🙋 Saya kerjakan" on a shared step: only the claimer acts and is reminded.
+    claimed_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
 
 
 class Document(Base):
@@ -243,6 +258,43 @@ class Inbox(Base):
     __table_args__ = (Index("ix_inbox_pending", "handled_at", "update_id"),)
 
 
+class Disposition(Base):
+    """A disposisi as the office writes it on the lembar disposisi: from, to, instruksi."""
+
+    __tablename__ = "dispositions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[int] = mapped_column(ForeignKey("processes.id"), index=True)
+    step_instance_id: Mapped[int | None] = mapped_column(ForeignKey("step_instances.id"))
+    from_person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    to_role: Mapped[str] = mapped_column(String(32))
+    to_person_ids: Mapped[list[int]] = mapped_column(JSON)
+    instruksi: Mapped[list[str]] = mapped_column(JSON)
+    catatan: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class StandIn(Base):
+    """Plh/Plt: `standin` does `holder`'s work in `role` from `dari` to `sampai` (local
+    dates, inclusive). `started_at`/`ended_at`: when the hand-over was carried out."""
+
+    __tablename__ = "stand_ins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    role: Mapped[str] = mapped_column(String(32))
+    holder_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    standin_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    jenis: Mapped[str] = mapped_column(String(8), default="plh")
+    dari: Mapped[date] = mapped_column(Date)
+    sampai: Mapped[date] = mapped_column(Date)
+    created_by: Mapped[int] = mapped_column(BigInteger)  # telegram id of the admin
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_stand_ins_open", "ended_at", "dari"),)
+
+
 class DigestRun(Base):
     """One row per person per day: the morning digest goes out once, whatever the restarts."""
 
@@ -253,12 +305,24 @@ class DigestRun(Base):
     created_at: Mapped[datetime]
 
 
+class Heartbeat(Base):
+    """One row per bot process: when it last finished a scan tick (reminders + outbox).
+    `python -m bot health` fails when the newest row is too old: nobody is scanning."""
+
+    __tablename__ = "heartbeats"
+
+    process: Mapped[str] = mapped_column(String(100), primary_key=True)  # host:pid
+    scanned_at: Mapped[datetime]
+
+
 __all__ = [
     "ActionToken",
     "AuditLog",
     "Base",
     "DigestRun",
+    "Disposition",
     "Document",
+    "Heartbeat",
     "Inbox",
     "Invite",
     "Outbox",
@@ -267,5 +331,6 @@ __all__ = [
     "PersonRole",
     "Process",
     "RevisionNote",
+    "StandIn",
     "StepInstance",
 ]
