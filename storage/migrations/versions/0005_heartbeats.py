@@ -1,8 +1,13 @@
-"""last scan time per process (health); filled by issue 10 work
+"""last scan time per process (health)
 
 Revision ID: 0005
 Revises: 0004
 """
+
+import sqlalchemy as sa
+from alembic import op
+
+import storage.models
 
 revision = "0005"
 down_revision = "0004"
@@ -11,8 +16,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "heartbeats",
+        sa.Column("process", sa.String(length=100), nullable=False),
+        sa.Column("scanned_at", storage.models.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("process"),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("heartbeats")
