@@ -12,7 +12,7 @@ from bot.bounds import fit
 from bot.people import Actor, list_people
 from bot.runtime import Runtime
 from bot.services import common as svc
-from bot.services import views
+from bot.services import standins, views
 from bot.sop.model import Step
 from bot.timefmt import short_when, span
 from storage.models import Person, Process, RevisionNote, StepInstance
@@ -166,6 +166,7 @@ def help_text(rt: Runtime, actor: Actor) -> str:
             "Admin:",
             f"/undang PERAN — tautan undangan sekali pakai (peran: {codes})",
             "/orang — daftar orang, peran, dan siapa yang belum bisa dihubungi",
+            "/plh — Plh/Plt: pengganti pejabat yang berhalangan (/plh untuk caranya)",
         ]
     return "\n".join(lines)
 
@@ -186,4 +187,7 @@ async def people_text(rt: Runtime, session: AsyncSession) -> str:
         else:
             reach = ""
         lines.append(f"• {person.name} (id {person.telegram_id}) — {names}{reach}")
+    standing = await standins.people_lines(rt, session)
+    if standing:
+        lines += ["", "🔁 Plh/Plt yang berlaku:", *standing]
     return "\n".join(lines)
