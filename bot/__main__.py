@@ -313,6 +313,9 @@ def parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database")
     db.add_argument("db_cmd", choices=["upgrade"])
     db.set_defaults(func=cmd_db)
+    from bot import cli_records
+
+    cli_records.register(sub)  # riwayat, rekap, arsip, audit verify
     return p
 
 

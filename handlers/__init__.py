@@ -11,6 +11,7 @@ from telegram.ext import (
 )
 
 from handlers import chat, commands, files
+from handlers import records as record_handlers
 from handlers.common import register_identify
 
 
@@ -31,6 +32,8 @@ def register(app: Application) -> None:
         "orang": commands.cmd_orang,
     }
     for name, callback in named.items():
+        app.add_handler(CommandHandler(name, callback, filters=private))
+    for name, callback in record_handlers.COMMANDS.items():  # /riwayat, /rekap, /arsip
         app.add_handler(CommandHandler(name, callback, filters=private))
     app.add_handler(MessageHandler(private & filters.COMMAND, commands.cmd_unknown))
     app.add_handler(CallbackQueryHandler(chat.on_button))

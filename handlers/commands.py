@@ -14,6 +14,7 @@ from bot.people import accept_invite, create_invite
 from bot.services import acting, reports, starting
 from bot.services.common import Reply, audit
 from handlers.common import BotContext
+from handlers.records import say_status
 from handlers.respond import act, say
 from storage.models import Process
 
@@ -72,7 +73,8 @@ async def cmd_status(update: Update, context: BotContext) -> None:
             if process is None:
                 await say(update, context, texts.PROCESS_NOT_FOUND)
                 return
-            await say(update, context, await reports.status_text(rt, session, process))
+            text = await reports.status_text(rt, session, process)
+            await say_status(update, context, process.id, text)
         return
     async with rt.sessions() as session:
         running = await reports.running_processes(session)
@@ -80,7 +82,8 @@ async def cmd_status(update: Update, context: BotContext) -> None:
             await say(update, context, "Tidak ada proses yang sedang berjalan.")
             return
         for process in running[:5]:
-            await say(update, context, await reports.status_text(rt, session, process))
+            text = await reports.status_text(rt, session, process)
+            await say_status(update, context, process.id, text)
     if len(running) > 5:
         rest = ", ".join(f"#{p.id} {p.title}" for p in running[5:])
         await say(update, context, f"Proses lain: {rest}. Ketik /status NOMOR untuk rinciannya.")

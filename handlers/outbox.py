@@ -30,6 +30,7 @@ from bot.bounds import MAX_CAPTION, MAX_TEXT, fit
 from bot.runtime import Runtime
 from bot.services.common import enqueue
 from handlers.common import markup
+from handlers.record_delivery import send_made
 from storage.models import Inbox, Outbox, Person
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,9 @@ async def _send(app: Application, row: Outbox) -> bool:
         elif row.method == "send_document":
             msg = await _send_document(app, row)
             message_id = msg.message_id
+        elif row.method in ("send_photo", "send_record"):  # files the bot made (records)
+            msg = await send_made(app, row)
+            message_id = msg.message_id
         elif row.method == "send_voice":
             msg = await _send_voice(app, row)
             message_id = msg.message_id
@@ -176,6 +180,8 @@ async def _send_document(app: Application, row: Outbox):  # type: ignore[no-unty
     payload = row.payload
     caption = fit(payload.get("caption") or "", MAX_CAPTION) or None
     try:
+        if not payload.get("file_id"):  # made by the bot, never uploaded: send our copy
+            raise BadRequest("no file id")
         return await app.bot.send_document(row.chat_id, payload["file_id"], caption=caption)
     except BadRequest:
         # The file id may not be valid for this bot/server any more: send our stored copy.

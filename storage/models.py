@@ -179,6 +179,10 @@ class AuditLog(Base):
     step_no: Mapped[int | None]
     action: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text)
+    # Tamper evidence: the previous row's hash and this row's (storage/audit_chain.py), set
+    # when the row is written; `python -m bot audit verify` walks the chain.
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class ActionToken(Base):

@@ -12,6 +12,7 @@ from bot import texts
 from bot.bounds import clean_note
 from bot.people import Actor, holders
 from bot.runtime import Runtime
+from bot.services import record_files
 from bot.services.common import (
     FileIn,
     Reply,
@@ -120,6 +121,7 @@ async def apply_events(
                 process.finished_at = now
                 audit(session, now, actor_id, "proses_selesai", process.id)
                 await _notify_finished(rt, session, now, process, sop)
+    await record_files.on_events(session, now, actor, process, sop, events)  # lembar, arsip
 
 
 CLOSABLE = ("card", "reminder", "escalation")

@@ -16,6 +16,7 @@ from bot.people import Actor
 from bot.runtime import Runtime
 from bot.sop.model import SopDefinition, Step
 from bot.timefmt import when
+from storage import audit_chain  # noqa: F401  (chains every audit row as it is written)
 from storage.models import (
     ActionToken,
     AuditLog,

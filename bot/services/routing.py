@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import texts
 from bot.people import Actor, holders
 from bot.runtime import Runtime
-from bot.services import acting, own_words, reports, starting, uploads
+from bot.services import acting, own_words, record_files, reports, starting, uploads
 from bot.services.common import FileIn, Reply, ServiceError, already_done_message, audit, load_step
 from bot.services.reminders import remind
 from storage.models import ActionToken, PendingPrompt, Process
@@ -38,6 +38,8 @@ async def press(
             if process is None:
                 raise ServiceError(texts.PROCESS_NOT_FOUND)
             return Reply("", message=await reports.status_text(rt, session, process))
+        case "riwayat":  # 📄 Riwayat under a /status card
+            return await record_files.request_riwayat(rt, session, now, actor, int(tok.arg or 0))
         case "ingatkan":
             return await nudge(rt, session, now, actor, int(tok.arg or 0))
         case "jadikan_catatan":

@@ -1,0 +1,397 @@
+"""Records from the database: the queries that build the plain dataclasses bot/records
+renders (riwayat, lembar disposisi, recap, the tanda terima register). Read-only, a few
+queries each, no lazy loading; the caller owns the session."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import texts
+from bot.records.model import (
+    DisposisiEntry,
+    DocumentRow,
+    EventRow,
+    LembarDisposisi,
+    ProcessHistory,
+    RevisionRow,
+    StepRow,
+)
+from bot.records.recap import ProcessRow, worked_minutes
+from bot.runtime import Runtime
+from bot.services.views import document_label
+from bot.sop.model import Kind, SopDefinition
+from bot.workflow.calendar import parse_waktu
+from storage.models import (
+    AuditLog,
+    Disposition,
+    Document,
+    Outbox,
+    Person,
+    Process,
+    RevisionNote,
+    StepInstance,
+)
+
+GENERATED = ("arsip", "lembar")  # documents the bot made itself (not part of the riwayat)
+
+
+def day_minutes(rt: Runtime) -> float:
+    return rt.calendar.waktu_minutes(parse_waktu("1 Hari"))
+
+
+def step_row(
+    rt: Runtime, sop: SopDefinition, si: StepInstance, actor: str | None, now: datetime
+) -> StepRow:
+    step = sop.step(si.step_no)
+    return StepRow(
+        process_id=si.process_id,
+        sop_number=sop.number,
+        step_no=si.step_no,
+        label=step.short,
+        role=texts.role_name(sop, si.role),
+        kind=step.kind.value,
+        round=si.round,
+        started_at=si.started_at,
+        finished_at=si.finished_at,
+        outcome=si.outcome,
+        actor=actor,
+        note=si.note,
+        worked_minutes=worked_minutes(
+            rt.calendar, si.started_at, si.finished_at or now, rt.settings.time_scale
+        ),
+        standard_minutes=rt.calendar.waktu_minutes(step.waktu_parsed),
+        waktu=step.waktu,
+    )
+
+
+async def chain_head(session: AsyncSession) -> tuple[int | None, str]:
+    row = (
+        await session.execute(select(AuditLog.id, AuditLog.hash).order_by(AuditLog.id.desc()))
+    ).first()
+    return (row[0], row[1]) if row else (None, "0" * 64)
+
+
+async def history(
+    rt: Runtime, session: AsyncSession, process: Process, sop: SopDefinition, now: datetime
+) -> ProcessHistory:
+    """Everything the riwayat shows, in five queries."""
+    pid = process.id
+    steps = (
+        await session.execute(
+            select(StepInstance, Person.name)
+            .outerjoin(Person, Person.id == StepInstance.actor_id)
+            .where(StepInstance.process_id == pid)
+            .order_by(StepInstance.id)
+        )
+    ).all()
+    revisions = (
+        await session.execute(
+            select(RevisionNote, Person.name)
+            .join(Person, Person.id == RevisionNote.reviewer_id)
+            .where(RevisionNote.process_id == pid)
+            .order_by(RevisionNote.id)
+        )
+    ).all()
+    documents = (
+        await session.execute(
+            select(Document, Person.name)
+            .join(Person, Person.id == Document.uploaded_by)
+            .where(Document.process_id == pid, Document.purpose.not_in(GENERATED))
+            .order_by(Document.id)
+        )
+    ).all()
+    events = (
+        await session.execute(
+            select(AuditLog, Person.name)
+            .outerjoin(Person, Person.id == AuditLog.person_id)
+            .where(AuditLog.process_id == pid)
+            .order_by(AuditLog.id)
+        )
+    ).all()
+    starter = await session.scalar(select(Person.name).where(Person.id == process.starter_id))
+    return ProcessHistory(
+        process_id=pid,
+        title=process.title,
+        sop_number=sop.number,
+        sop_title=sop.title,
+        status=process.status,
+        starter=starter or "-",
+        created_at=process.created_at,
+        finished_at=process.finished_at,
+        arahan=process.arahan,
+        steps=[step_row(rt, sop, si, name, now) for si, name in steps],
+        revisions=[
+            RevisionRow(r.round, r.from_step, r.to_step, name, r.note, r.created_at)
+            for r, name in revisions
+        ],
+        documents=[
+            DocumentRow(
+                step_no=d.step_no,
+                label=document_label(sop, d),
+                file_name=d.file_name,
+                version=d.version,
+                purpose=d.purpose,
+                uploaded_by=name,
+                at=d.created_at,
+                sha256=d.sha256,
+                size=d.size,
+                path=d.path,
+            )
+            for d, name in documents
+        ],
+        events=[
+            EventRow(a.id, a.at, name or "sistem", a.action, a.step_no, a.detail)
+            for a, name in events
+        ],
+        chain_head=await chain_head(session),
+        printed_at=now,
+        tz=rt.settings.timezone,
+        day_minutes=day_minutes(rt),
+    )
+
+
+async def lembar(
+    rt: Runtime, session: AsyncSession, process: Process, sop: SopDefinition
+) -> LembarDisposisi:
+    """The lembar disposisi from the disposisi steps: who forwarded to whom (the people who
+    got the next step's card), when, with which note; paraf are the forwarders'."""
+    rows = (
+        await session.execute(
+            select(StepInstance, Person)
+            .outerjoin(Person, Person.id == StepInstance.actor_id)
+            .where(StepInstance.process_id == process.id)
+            .order_by(StepInstance.id)
+        )
+    ).all()
+    recipients = await _card_recipients(session, [si.id for si, _ in rows])
+    dispositions = (
+        await session.scalars(select(Disposition).where(Disposition.process_id == process.id))
+    ).all()
+    names = {p.id: p.name for _, p in rows if p is not None}
+    extra_ids = {i for d in dispositions for i in [d.from_person_id, *d.to_person_ids]} - set(names)
+    if extra_ids:
+        found = await session.execute(
+            select(Person.id, Person.name).where(Person.id.in_(extra_ids))
+        )
+        names |= {pid: name for pid, name in found.all()}
+    entries: list[DisposisiEntry] = []
+    entry_steps: list[int] = []  # the step activation of each entry
+    paraf: list[tuple[str, str, datetime]] = []
+    for i, (si, person) in enumerate(rows):
+        if sop.step(si.step_no).kind is not Kind.DISPOSISI or si.finished_at is None:
+            continue
+        nxt = rows[i + 1][0] if i + 1 < len(rows) else None
+        to_role = texts.role_name(sop, nxt.role) if nxt else "-"
+        who = person.name if person else "-"
+        role = texts.role_name(sop, si.role)
+        entries.append(
+            DisposisiEntry(
+                from_name=who,
+                from_role=role,
+                to_names=recipients.get(nxt.id, []) if nxt else [],
+                to_role=to_role,
+                at=si.finished_at,
+                catatan=(process.arahan if si.step_no == 1 else None) or si.note,
+            )
+        )
+        entry_steps.append(si.id)
+        paraf.append((who, role, si.finished_at))
+    first = rows[0][0].finished_at if rows and rows[0][0].finished_at else process.created_at
+    surat = await session.scalar(
+        select(Document.file_name).where(
+            Document.process_id == process.id, Document.purpose == "surat_edaran"
+        )
+    )
+    form = LembarDisposisi(
+        process_id=process.id,
+        title=process.title,
+        sop_number=sop.number,
+        sop_title=sop.title,
+        tanggal=first,
+        entries=entries,
+        paraf=paraf,
+        tz=rt.settings.timezone,
+        lampiran=surat,
+    )
+    return office_fields(form, process, dispositions, names, entry_steps)
+
+
+def office_fields(
+    form: LembarDisposisi,
+    process: Process,
+    dispositions: Sequence[Disposition],
+    names: dict[int, str],
+    entry_steps: list[int],
+) -> LembarDisposisi:
+    """ISSUE 9 PLUGS IN HERE: the office's own fields of the lembar disposisi — nomor agenda,
+    sifat, nomor naskah, and per hop the named recipients, instruksi and catatan from the
+    `dispositions` table. Everything else on the form is filled from the steps above; this
+    is the one place that reads issue 9's columns, and it keeps the step-based values where
+    they are empty."""
+    by_step = {d.step_instance_id: d for d in dispositions}
+    entries = []
+    for entry, si_id in zip(form.entries, entry_steps, strict=True):
+        d = by_step.get(si_id)
+        if d is None:
+            entries.append(entry)
+            continue
+        entries.append(
+            replace(
+                entry,
+                from_name=names.get(d.from_person_id, entry.from_name),
+                to_names=[names.get(i, "-") for i in d.to_person_ids] or entry.to_names,
+                instruksi=list(d.instruksi or []),
+                catatan=d.catatan or entry.catatan,
+            )
+        )
+    return replace(
+        form,
+        entries=entries,
+        nomor_agenda=process.nomor_agenda,
+        sifat=process.sifat or "biasa",
+        nomor_naskah=process.nomor_naskah,
+    )
+
+
+async def _card_recipients(session: AsyncSession, si_ids: list[int]) -> dict[int, list[str]]:
+    """Per step activation, the people its card was sent to."""
+    if not si_ids:
+        return {}
+    rows = (
+        await session.execute(
+            select(Outbox.step_instance_id, Person.name)
+            .join(Person, Person.telegram_id == Outbox.chat_id)
+            .where(Outbox.step_instance_id.in_(si_ids), Outbox.tag == "card")
+            .distinct()
+        )
+    ).all()
+    out: dict[int, list[str]] = {}
+    for si_id, name in rows:
+        if name not in out.setdefault(si_id, []):
+            out[si_id].append(name)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date  # local dates, inclusive
+    end: date
+
+    def bounds(self, tz: str) -> tuple[datetime, datetime]:
+        zone = ZoneInfo(tz)
+        return (
+            datetime.combine(self.start, time(0), tzinfo=zone),
+            datetime.combine(self.end + timedelta(days=1), time(0), tzinfo=zone),
+        )
+
+
+async def recap_data(
+    rt: Runtime,
+    session: AsyncSession,
+    period: Period,
+    sops: list[SopDefinition],
+    now: datetime,
+) -> tuple[list[ProcessRow], list[StepRow]]:
+    """Processes started in the period and every activation of their steps: two queries."""
+    start, end = period.bounds(rt.settings.timezone)
+    numbers = [s.number for s in sops]
+    by_number = {s.number: s for s in sops}
+    procs = (
+        await session.execute(
+            select(
+                Process.id,
+                Process.sop_number,
+                Process.title,
+                Process.status,
+                Process.created_at,
+                Process.finished_at,
+            )
+            .where(
+                Process.created_at >= start,
+                Process.created_at < end,
+                Process.sop_number.in_(numbers),
+            )
+            .order_by(Process.id)
+        )
+    ).all()
+    processes = [ProcessRow(*p) for p in procs]
+    sop_of = {p.process_id: by_number[p.sop_number] for p in processes}
+    rows = (
+        await session.execute(
+            select(StepInstance, Person.name)
+            .join(Process, Process.id == StepInstance.process_id)
+            .outerjoin(Person, Person.id == StepInstance.actor_id)
+            .where(
+                Process.created_at >= start,
+                Process.created_at < end,
+                Process.sop_number.in_(numbers),
+            )
+            .order_by(StepInstance.process_id, StepInstance.id)
+        )
+    ).all()
+    steps = [step_row(rt, sop_of[si.process_id], si, name, now) for si, name in rows]
+    return processes, steps
+
+
+@dataclass(frozen=True)
+class TandaTerima:
+    process_id: int
+    title: str
+    sop_short: str
+    label: str
+    uploaded_by: str
+    at: datetime
+    nomor_agenda: str | None
+
+
+def receipt_steps(sop: SopDefinition) -> list[int]:
+    """The steps whose document is a tanda terima (the SOP's pencatatan)."""
+    return [
+        s.no
+        for s in sop.steps
+        if "tanda terima" in f"{s.dokumen} {s.output}".lower() and s.kind is Kind.UNGGAH
+    ]
+
+
+async def tanda_terima(
+    rt: Runtime, session: AsyncSession, limit: int | None = None
+) -> list[TandaTerima]:
+    """The register of tanda terima, newest first: every receipt uploaded on a receipt step."""
+    out: list[TandaTerima] = []
+    which = [
+        and_(Process.sop_number == sop.number, Document.step_no.in_(receipt_steps(sop)))
+        for sop in rt.sops.all()
+        if receipt_steps(sop)
+    ]
+    if not which:
+        return out
+    query = (
+        select(Document, Process, Person.name)
+        .join(Process, Process.id == Document.process_id)
+        .join(Person, Person.id == Document.uploaded_by)
+        .where(Document.purpose.not_in(GENERATED), or_(*which))
+        .order_by(Document.id.desc())
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    for doc, process, name in (await session.execute(query)).all():
+        sop = rt.sops.get(process.sop_number)
+        assert sop is not None
+        out.append(
+            TandaTerima(
+                process.id,
+                process.title,
+                sop.short,
+                document_label(sop, doc),
+                name,
+                doc.created_at,
+                process.nomor_agenda,
+            )
+        )
+    return out
