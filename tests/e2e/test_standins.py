@@ -1,0 +1,112 @@
+"""Plh/Plt over HTTP: the real bot process, the real CLI, the fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from storage.models import StandIn
+from tests.e2e.conftest import launch
+from tests.e2e.test_sop_flows import WITA, mulai, step
+from tests.fakebotapi import FakeBotApi, FakeUser
+
+
+def _one_tap(card: dict) -> str:
+    """The disposisi card's forward-to-everyone button (labelled Teruskan or Selesai)."""
+    labels = [b["text"] for row in card["reply_markup"]["inline_keyboard"] for b in row]
+    return next(x for x in labels if "Teruskan" in x or "Selesai" in x)
+
+
+async def _forward(user: FakeUser, card: dict) -> None:
+    await user.press(card, _one_tap(card))
+
+
+def _cards_of(user: FakeUser, title: str) -> list[dict]:
+    return [m for m in user.messages if title in (m.get("text") or "") and "⏱ Tenggat" in m["text"]]
+
+
+async def _days_pass(url: str) -> None:
+    """The test cannot wait for midnight: the range is moved to yesterday, which is what the
+    running bot sees once the last day has passed."""
+    yesterday = datetime.now(WITA).date() - timedelta(days=1)
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(update(StandIn).values(dari=yesterday, sampai=yesterday))
+    finally:
+        await engine.dispose()
+
+
+async def test_a_plh_receives_the_sekretaris_tasks_during_the_range_and_not_after(
+    server: FakeBotApi, tmp_path
+) -> None:
+    bot = await launch(server, tmp_path)
+    try:
+        kadis, sek, jaf = (server.user(uid) for uid in (101, 102, 103))
+        await mulai(kadis, "370", "LAKIP Plh pertama")
+        open_card = await step(sek, 2)
+
+        refused = await asyncio.to_thread(
+            bot.cli, "users", "plh", "--role", "bendahara", "--telegram-id", "103",
+            "--dari", "2026-01-01", "--sampai", "2026-01-02",
+        )  # fmt: skip
+        assert refused.returncode == 1 and "tidak dikenal" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+        today = datetime.now(WITA).date().isoformat()
+        made = await asyncio.to_thread(
+            bot.cli, "users", "plh", "--role", "sekretaris", "--telegram-id", "103",
+            "--dari", today, "--sampai", today,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        assert "Plh. Sekretaris — Pak Jafung menggantikan Bu Sekretaris" in made.stdout
+        listed = await asyncio.to_thread(bot.cli, "users", "plh", "--list")
+        assert "(berlaku)" in listed.stdout
+
+        # The Sekretaris's open card closes and says where it went; she is told why.
+        await sek.wait_for(
+            lambda m: (
+                m["message_id"] == open_card["message_id"]
+                and "Dialihkan kepada Plh. Sekretaris — Pak Jafung" in m["text"]
+                and "reply_markup" not in m
+            ),
+            timeout=20,
+        )
+        await sek.wait_for_text("dikerjakan oleh Plh. Sekretaris — Pak Jafung", timeout=20)
+        # The Plh is told, gets that card and can act on it.
+        await jaf.wait_for_text("ditunjuk sebagai Plh. Sekretaris", timeout=20)
+        await _forward(jaf, await step(jaf, 2))
+        await step(jaf, 3)  # the disposisi went on to the Jafung (himself, here)
+        # A process started during the range: its Sekretaris step reaches the Plh only.
+        await mulai(kadis, "371", "Kinerja Plh kedua")
+        during = await step(jaf, 2)
+        assert "Kinerja Plh kedua" in during["text"]
+        assert _cards_of(sek, "Kinerja Plh kedua") == []
+
+        await _days_pass(bot.env["DATABASE_URL"])
+        # The bot ends it by itself: the open card goes back to the Sekretaris.
+        await sek.wait_for_text("Tugas Sekretaris kembali kepada Bapak/Ibu", timeout=20)
+        await jaf.wait_for_text("telah berakhir", timeout=20)
+        await jaf.wait_for(
+            lambda m: (
+                m["message_id"] == during["message_id"]
+                and "Dikembalikan kepada Sekretaris — Bu Sekretaris" in m["text"]
+                and "reply_markup" not in m
+            ),
+            timeout=20,
+        )
+        back = await step(sek, 2)
+        assert "Kinerja Plh kedua" in back["text"]
+        await _forward(sek, back)
+        await step(jaf, 3)
+        # After the range, new Sekretaris tasks go to the Sekretaris and not to the Plh.
+        await mulai(kadis, "370", "LAKIP sesudah Plh")
+        assert "LAKIP sesudah Plh" in (await step(sek, 2))["text"]
+        # /tugas is answered after anything queued for him before it (one chat, in order).
+        await jaf.send("/tugas")
+        await jaf.wait_for_text("tugas terbuka untuk Bapak/Ibu", timeout=20)
+        assert _cards_of(jaf, "LAKIP sesudah Plh") == []
+    finally:
+        bot.stop()
