@@ -32,7 +32,8 @@ def _telegram_id(text: str) -> int:
 
 async def cmd_plh(update: Update, context: BotContext) -> None:
     """/plh: the stand-ins in effect and to come, and how to name one;
-    /plh PERAN ID DARI SAMPAI [plh|plt] [ID_YANG_DIGANTIKAN]: name one."""
+    /plh PERAN ID DARI SAMPAI [plh|plt] [ID_YANG_DIGANTIKAN]: name one;
+    /plh akhiri N: end one early."""
     actor, rt = context.actor, context.rt
     if actor is None or not actor.is_admin:
         await say(update, context, tx.NOT_ADMIN)
@@ -44,6 +45,16 @@ async def cmd_plh(update: Update, context: BotContext) -> None:
         await say(update, context, "\n".join([*(lines or [tx.NONE]), "", tx.USAGE]))
         return
     admin = actor.person.telegram_id
+    if args[0].lower() == "akhiri":
+        number = args[1].lstrip("#") if len(args) == 2 else ""
+
+        async def end(session, now):  # type: ignore[no-untyped-def]
+            if not _ID.fullmatch(number):
+                raise ServiceError(tx.USAGE)
+            return Reply(await standins.end_early(rt, session, now, admin, int(number)))
+
+        await act(update, context, end)
+        return
 
     async def work(session, now):  # type: ignore[no-untyped-def]
         if len(args) < 4 or len(args) > 6:

@@ -8,6 +8,7 @@ other, and both people are told."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -50,6 +51,30 @@ def acting_label(sop: SopDefinition | None, actor: Actor, role: str) -> str:
         jenis, _ = actor.standing_in[role]
         return tx.label(jenis, texts.role_name(sop, role), actor.name)
     return actor.name
+
+
+async def carried_out(session: AsyncSession) -> list[StandIn]:
+    """Every stand-in that has been in effect (for the records, with `label_at`)."""
+    query = select(StandIn).where(StandIn.started_at.is_not(None)).order_by(StandIn.id)
+    return list((await session.scalars(query)).all())
+
+
+def label_at(
+    periods: Iterable[StandIn],
+    sop: SopDefinition | None,
+    person_id: int,
+    name: str,
+    role: str,
+    at: datetime,
+) -> str:
+    """The records' `acting_label`: 'Plh. Sekretaris — Budi' when the person acted in
+    `role` at `at` while standing in for its holder, else the name."""
+    for s in periods:
+        mine = s.standin_id == person_id and s.role == role
+        during = s.started_at is not None and s.started_at <= at
+        if mine and during and (s.ended_at is None or at < s.ended_at):
+            return tx.label(s.jenis, texts.role_name(sop, role), name)
+    return name
 
 
 # --- create --------------------------------------------------------------------------------
@@ -149,6 +174,26 @@ async def _overlapping(
 
 def _detail(row: StandIn, label: str, holder: str) -> str:
     return f"{label} menggantikan {holder}, {row.dari.isoformat()} s.d. {row.sampai.isoformat()}"
+
+
+async def end_early(
+    rt: Runtime, session: AsyncSession, now: datetime, admin_telegram_id: int, number: int
+) -> str:
+    """The official is back before `sampai` (or the stand-in is not needed after all): a
+    stand-in in effect ends now with the same hand-over as on its last day; one that has
+    not started is dropped without a word to anyone."""
+    row = await session.get(StandIn, number)
+    if row is None or row.ended_at is not None:
+        raise ServiceError(tx.not_open(number))
+    holder, standin = await _people(session, row)
+    label = tx.label(row.jenis, role_label(rt, row.role), standin.name)
+    started = row.started_at is not None
+    done = await _end(rt, session, now, row) if started else await _mark(session, row, now, False)
+    if not done:  # the tick or another admin got there first
+        raise ServiceError(tx.not_open(number))
+    admin = await session.scalar(select(Person.id).where(Person.telegram_id == admin_telegram_id))
+    audit(session, now, admin, "plh_diakhiri", detail=_detail(row, label, holder.name))
+    return tx.ended_early(label, holder.name, started)
 
 
 # --- apply: the tick ---------------------------------------------------------------------------
@@ -347,9 +392,8 @@ async def current_and_upcoming(rt: Runtime, session: AsyncSession) -> list[str]:
     for row in rows:
         holder, standin = await _people(session, row)
         label = tx.label(row.jenis, role_label(rt, row.role), standin.name)
-        lines.append(
-            tx.list_line(label, holder.name, row.dari, row.sampai, row.started_at is not None)
-        )
+        running = row.started_at is not None
+        lines.append(tx.list_line(row.id, label, holder.name, row.dari, row.sampai, running))
     return lines
 
 

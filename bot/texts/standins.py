@@ -22,7 +22,8 @@ USAGE = (
     "/plh PERAN ID_TELEGRAM_PENGGANTI DARI SAMPAI [plh|plt] [ID_YANG_DIGANTIKAN]\n"
     "mis. /plh sekretaris 123456789 2026-11-23 2026-11-27\n"
     "Tanggal ditulis TAHUN-BULAN-TANGGAL dan termasuk kedua ujungnya. Jenis bawaan: Plh. "
-    "ID yang digantikan hanya perlu bila peran itu dipegang beberapa orang."
+    "ID yang digantikan hanya perlu bila peran itu dipegang beberapa orang.\n"
+    "Mengakhiri lebih cepat (pejabat sudah kembali): /plh akhiri NOMOR"
 )
 NOT_ADMIN = "Maaf, /plh hanya untuk admin."
 NONE = "Belum ada Plh/Plt yang berlaku atau terjadwal."
@@ -182,9 +183,21 @@ def to_standin_end(title_: str, holder: str, moved: int) -> str:
     )
 
 
-def list_line(label_: str, holder: str, dari: date, sampai: date, running: bool) -> str:
+def list_line(
+    number: int, label_: str, holder: str, dari: date, sampai: date, running: bool
+) -> str:
     state = "berlaku" if running else "terjadwal"
-    return f"• {label_} menggantikan {holder}, {span(dari, sampai)} ({state})"
+    return f"• #{number} {label_} menggantikan {holder}, {span(dari, sampai)} ({state})"
+
+
+def not_open(number: int) -> str:
+    return f"Plh/Plt #{number} tidak ditemukan atau sudah berakhir. Ketik /plh untuk daftarnya."
+
+
+def ended_early(label_: str, holder: str, started: bool) -> str:
+    if started:
+        return f"✅ {label_} diakhiri sekarang; tugas terbuka kembali kepada {holder}."
+    return f"✅ {label_} (menggantikan {holder}) dibatalkan sebelum mulai berlaku."
 
 
 def people_line(label_: str, holder: str, sampai: date) -> str:

@@ -257,3 +257,47 @@ async def test_admins_are_told_when_an_invitation_is_accepted(tmp_path) -> None:
         await h.text(78, f"/start {code}")
         assert "sudah dipakai" in h.last(78)
         assert h.sent(1) == [] and h.sent(2) == []
+
+
+async def test_admin_ends_a_stand_in_early_or_drops_one_not_started(h: Harness) -> None:
+    await h.text(ADMIN, "/plh sekretaris 50 2026-11-23 2026-11-27")
+    await start(h, "370")
+    assert len(cards(h, PLH, 2)) == 1
+    h.clear()
+    await h.text(ADMIN, "/plh akhiri 1")
+    assert "diakhiri sekarang" in h.last(ADMIN)
+    assert "Dikembalikan kepada Sekretaris" in closed_cards(h, PLH)[0]
+    assert len(cards(h, SEKRETARIS, 2)) == 1
+    await h.text(ADMIN, "/plh akhiri 1")
+    assert "sudah berakhir" in h.last(ADMIN)
+
+    await h.text(ADMIN, "/plh jafung 50 2026-12-01 2026-12-02")
+    h.clear()
+    await h.text(ADMIN, "/plh akhiri #2")
+    assert "dibatalkan sebelum mulai berlaku" in h.last(ADMIN)
+    assert h.sent(PLH) == [] and h.sent(JAFUNG) == []
+    assert await tick(h, datetime(2026, 12, 1, 1, tzinfo=UTC)) == 0
+    assert h.sent(PLH) == []
+    await h.text(ADMIN, "/plh")
+    assert "Belum ada Plh/Plt" in h.last(ADMIN)
+
+
+async def test_records_can_say_who_acted_as_plh_and_when(h: Harness) -> None:
+    before = h.clock.now()
+    h.clock.advance(minutes=5)
+    await h.text(ADMIN, "/plh sekretaris 50 2026-11-23 2026-11-27")
+    during = h.clock.advance(minutes=5)
+    h.clock.advance(minutes=5)
+    await h.text(ADMIN, "/plh akhiri 1")
+    after = h.clock.advance(minutes=5)
+    sop = h.rt.sops.get("370")
+    async with h.rt.sessions() as s:
+        periods = await standins.carried_out(s)
+        plh = await find_actor(s, PLH, after, [])
+    assert plh is not None
+
+    def label(at: datetime, role: str = "sekretaris") -> str:
+        return standins.label_at(periods, sop, plh.id, "Budi Kabid", role, at)
+
+    assert label(during) == "Plh. Sekretaris — Budi Kabid"
+    assert label(before) == label(after) == label(during, "jafung") == "Budi Kabid"
