@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import re
 import secrets
 import zipfile
 from dataclasses import dataclass
@@ -95,7 +96,7 @@ def render_archive(h: ProcessHistory, lembar_pdf: bytes | None) -> bytes:
         except OSError as exc:  # listed in the riwayat even so, with its sha256
             log.warning("archive of #%s: %s missing: %s", h.process_id, d.path, exc)
             continue
-        kind = d.label.split(" (")[0]
+        kind = re.sub(r" ke-[0-9]+$", "", d.label.split(" (")[0])  # "Draf LAKIP"
         documents.append((archive.document_name(d.step_no, d.version, kind, d.file_name), data))
     return archive.archive_zip(h, documents, riwayat_pdf, png, lembar_pdf)
 
