@@ -229,7 +229,9 @@ def cmd_db(_: argparse.Namespace) -> int:
 def cmd_health(args: argparse.Namespace) -> int:
     from bot import ops
 
-    checks = asyncio.run(ops.health(_settings().database_url, args.umur_maks))
+    settings = _settings()
+    scan_limit = args.pindai_maks or ops.scan_age_limit(settings.scan_interval_seconds)
+    checks = asyncio.run(ops.health(settings.database_url, args.umur_maks, scan_limit))
     for check in checks:
         print(f"{'OK   ' if check.ok else 'GAGAL'} {check.text}")
     return 0 if all(c.ok for c in checks) else 1
@@ -301,6 +303,12 @@ def parser() -> argparse.ArgumentParser:
     health = sub.add_parser("health", help="periksa kesehatan bot (exit 1 bila tidak sehat)")
     health.add_argument(
         "--umur-maks", type=float, default=300.0, help="detik tunggu terlama yang wajar"
+    )
+    health.add_argument(
+        "--pindai-maks",
+        type=float,
+        help="detik terlama tanpa pemindaian pengingat/outbox (bawaan: 10 x SCAN_INTERVAL_SECONDS,"
+        " paling sedikit 60)",
     )
     health.set_defaults(func=cmd_health)
     bak = sub.add_parser("backup", help="cadangkan database ke BERKAS")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 from datetime import timedelta
 
 from telegram import BotCommand, BotCommandScopeChat
@@ -12,30 +14,46 @@ from telegram.ext import AIORateLimiter, Application, ContextTypes
 from telegram.request import BaseRequest
 
 import handlers
-from bot import texts
+from bot import ops, texts
 from bot.runtime import Runtime
 from bot.services import reminders
-from handlers import inbox
+from handlers import inbox, outage
 from handlers.common import BotContext
 from handlers.outbox import deliver
 
 log = logging.getLogger(__name__)
+PROCESS = f"{socket.gethostname()}:{os.getpid()}"[:100]  # this process's heartbeat row
 
 
 async def tick(context: BotContext) -> None:
-    """Every SCAN_INTERVAL_SECONDS: what is due in the database goes out."""
+    """Every SCAN_INTERVAL_SECONDS: what is due in the database goes out, and this process
+    records that it scanned (`python -m bot health` reads it)."""
     rt = context.rt
+    app = context.application
     now = rt.clock.now()
+    down = outage.of(app)
     try:
         await reminders.scan(rt, now)
+    except outage.DATABASE_DOWN as exc:  # logged once per outage, not every tick
+        down.failed_tick(exc)
+        return
     except Exception:  # one bad row must not stop the outbox below
         log.exception("reminder scan failed")
-    await deliver(context.application)
-    data = context.application.bot_data
+    try:
+        await deliver(app)
+        async with rt.sessions.begin() as session:
+            await ops.record_scan(session, PROCESS, rt.clock.now())
+    except outage.DATABASE_DOWN as exc:
+        down.failed_tick(exc)
+        return
+    down.back()
+    data = app.bot_data
     if now >= data.get("forget_at", now):
         data["forget_at"] = now + timedelta(hours=1)
         with contextlib.suppress(Exception):  # housekeeping; tried again in an hour
             await inbox.forget_old(rt, now)
+            async with rt.sessions.begin() as session:
+                await ops.forget_heartbeats(session, now)
 
 
 async def _post_init(app: Application) -> None:

@@ -1,8 +1,10 @@
 """Operations for the IT unit: `health`, `backup`, `restore` (command line, no Telegram).
 
 `health` exits non-zero when the bot cannot be trusted right now: database unreachable,
-schema not current, or messages / updates waiting longer than the allowed age (a stuck
-sender or handler). `backup` / `restore` use SQLite's online backup API, or pg_dump /
+schema not current, messages / updates waiting longer than the allowed age (a stuck
+sender or handler), or no process has scanned for reminders and outbox for too long
+(every process that runs the jobs records its last scan tick in `heartbeats`).
+`backup` / `restore` use SQLite's online backup API, or pg_dump /
 pg_restore for PostgreSQL.
 """
 
@@ -12,16 +14,18 @@ import shutil
 import sqlite3
 import subprocess
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import alembic_config, make_engine
-from storage.models import Inbox, Outbox
+from storage.models import Heartbeat, Inbox, Outbox
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,35 @@ class Check:
     text: str
 
 
-async def health(url: str, max_age_seconds: float, now: datetime | None = None) -> list[Check]:
+def scan_age_limit(scan_interval_seconds: float) -> float:
+    """Default for `health --pindai-maks`: many missed ticks, never less than a minute
+    (one slow tick with a stalled Bot API is not an outage)."""
+    return max(10 * scan_interval_seconds, 60.0)
+
+
+async def record_scan(session: AsyncSession, process: str, now: datetime) -> None:
+    """This process finished a scan tick: one upsert, so it is cheap every few seconds."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(Heartbeat).values(process=process, scanned_at=now)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[Heartbeat.process], set_={"scanned_at": stmt.excluded.scanned_at}
+        )
+    )
+
+
+async def forget_heartbeats(session: AsyncSession, now: datetime) -> None:
+    """Rows of processes gone for a week (every restart is a new pid) are dropped."""
+    await session.execute(delete(Heartbeat).where(Heartbeat.scanned_at < now - timedelta(days=7)))
+
+
+async def health(
+    url: str,
+    max_age_seconds: float,
+    max_scan_age_seconds: float = 60.0,
+    now: datetime | None = None,
+) -> list[Check]:
     now = now or datetime.now(UTC)
     head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
     engine = make_engine(url)
@@ -59,12 +91,32 @@ async def health(url: str, max_age_seconds: float, now: datetime | None = None) 
                 checks.append(
                     Check(age <= max_age_seconds, f"{name}: {count}, tertua {age:.0f} detik")
                 )
+            checks.append(await _last_scan(conn, now, max_scan_age_seconds))
             return checks
     except Exception as exc:  # any driver error: unhealthy, said in one line
         first = (str(exc).splitlines() or [""])[0][:200]
         return [Check(False, f"database tidak dapat dipakai: {type(exc).__name__}: {first}")]
     finally:
         await engine.dispose()
+
+
+async def _last_scan(conn, now: datetime, limit: float) -> Check:  # type: ignore[no-untyped-def]
+    newest = (
+        await conn.execute(
+            select(Heartbeat.process, Heartbeat.scanned_at)
+            .order_by(Heartbeat.scanned_at.desc())
+            .limit(1)
+        )
+    ).first()
+    if newest is None:  # no process with jobs (semua/pekerja) has ever run on this database
+        return Check(False, f"pemindaian terakhir: belum pernah (batas {limit:.0f} detik)")
+    process, at = newest
+    age = (now - at).total_seconds()
+    return Check(
+        age <= limit,
+        f"pemindaian terakhir: {at:%Y-%m-%d %H:%M:%S} UTC, {age:.0f} detik lalu oleh {process}"
+        f" (batas {limit:.0f} detik)",
+    )
 
 
 def backup(url: str, target: Path) -> None:

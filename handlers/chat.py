@@ -48,9 +48,8 @@ async def on_other(update: Update, context: BotContext) -> None:
 async def on_error(update: object, context: BotContext) -> None:
     """Anything unexpected: log it (the token is redacted) and tell the person, politely.
     A database outage is not told as an error: the update is handled again once it is back."""
-    if isinstance(context.error, (DBAPIError, OSError)):
-        log.warning("database unreachable, update kept for later: %s", context.error)
-        inbox.retry_later()
+    if isinstance(context.error, (DBAPIError, OSError)):  # logged once per outage
+        inbox.retry_later(context.error)
         return
     log.error("error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:

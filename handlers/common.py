@@ -57,8 +57,8 @@ async def identify(update: object, context: BotContext) -> None:
     user = update.effective_user
     try:
         actor = await _find(rt, user, now)
-    except (DBAPIError, OSError):  # not "a stranger": the database is away; try again later
-        inbox.retry_later()
+    except (DBAPIError, OSError) as exc:  # not "a stranger": the database is away; later
+        inbox.retry_later(exc)
         raise ApplicationHandlerStop from None
     context.actor = actor
     if actor is not None:

@@ -30,6 +30,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.runtime import Runtime
+from handlers import outage
 from storage.models import Inbox
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class Item:
     update_id: int
     marked: bool = False  # handled_at already set in the action's own transaction
     retry: bool = False  # the database failed mid-way: handle it again once it is back
+    error: BaseException | None = None  # what failed (for the outage log)
 
 
 CURRENT: ContextVar[Item | None] = ContextVar("inbox_item", default=None)
@@ -112,12 +114,13 @@ async def mark_handled(session: AsyncSession, now: datetime) -> None:
         raise AlreadyHandled
 
 
-def retry_later() -> None:
-    """The database is unreachable: leave the update stored and unhandled; it is taken up
-    again when its claim runs out (nobody is told anything wrong meanwhile)."""
+def retry_later(exc: BaseException) -> None:
+    """The database is unreachable: leave the update stored and unhandled; this process
+    takes it up again once the database answers (nobody is told anything wrong meanwhile).
+    Not logged here: the process's outage tracker says it once per outage."""
     item = CURRENT.get()
     if item is not None:
-        item.retry = True
+        item.retry, item.error = True, exc
 
 
 def committed() -> None:
@@ -139,7 +142,8 @@ class Dispatcher:
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._taken: set[int] = set()
         self._wake = asyncio.Event()
-        self._db_down = False
+        self.outage = outage.of(app)
+        self._claim_failed = False
 
     def in_flight(self) -> list[asyncio.Task[None]]:
         return [task for task in self._workers.values() if not task.done()]
@@ -152,13 +156,9 @@ class Dispatcher:
         while True:
             try:
                 await self.pump()
-                if self._db_down:
-                    log.warning("database is reachable again; stored updates are being handled")
-                    self._db_down = False
-            except Exception as exc:
-                if not self._db_down:  # one line per outage, not one per second
-                    log.error("inbox: database unreachable, retrying: %s", exc)
-                    self._db_down = True
+                self.outage.back()
+            except Exception as exc:  # one line per outage (the tracker), not one per second
+                self.outage.failed("inbox", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
             self._wake.clear()
@@ -172,7 +172,13 @@ class Dispatcher:
             await asyncio.gather(*list(self._workers.values()))
 
     async def pump(self) -> None:
-        for update_id, chat, payload in await self._claim():
+        try:
+            claimed = await self._claim(release=self._claim_failed)
+        except Exception:
+            self._claim_failed = True  # the database is away; say so when it is back
+            raise
+        self._claim_failed = False
+        for update_id, chat, payload in claimed:
             if update_id in self._taken:
                 continue
             self._taken.add(update_id)
@@ -180,7 +186,7 @@ class Dispatcher:
             if chat not in self._workers:
                 self._workers[chat] = asyncio.create_task(self._work(chat))
 
-    async def _claim(self) -> list[tuple[int, int, dict[str, Any]]]:
+    async def _claim(self, release: bool) -> list[tuple[int, int, dict[str, Any]]]:
         now = self.rt.clock.now()
         until = now + timedelta(seconds=self.rt.settings.inbox_lease_seconds)
         async with self.rt.sessions.begin() as session:
@@ -189,6 +195,19 @@ class Dispatcher:
                     update(Inbox)
                     .where(Inbox.update_id.in_(self._taken), Inbox.handled_at.is_(None))
                     .values(claimed_until=until)
+                    .execution_options(synchronize_session=False)
+                )
+            if release:
+                # The database is back: updates we let go of when it failed are due now,
+                # not when their claims run out.
+                await session.execute(
+                    update(Inbox)
+                    .where(
+                        Inbox.claimed_by == self.me,
+                        Inbox.handled_at.is_(None),
+                        Inbox.update_id.not_in(self._taken),
+                    )
+                    .values(claimed_until=None)
                     .execution_options(synchronize_session=False)
                 )
             # A chat another live process is working on stays with it (per-chat order).
@@ -224,15 +243,25 @@ class Dispatcher:
             while queue:
                 update_id, payload = queue.popleft()
                 try:
-                    await self._handle(update_id, payload)
+                    failed = await self._handle(update_id, payload)
+                except outage.DATABASE_DOWN as exc:  # marking failed: handled again later
+                    failed = exc
                 except Exception:  # never leave this chat's later updates stranded
                     log.exception("update %s: marking it handled failed", update_id)
+                    failed = None
+                if failed is not None:  # held, and the chat's later updates with it (order)
+                    self.outage.held_update(update_id, failed)
+                    while queue:
+                        later = queue.popleft()[0]
+                        self._taken.discard(later)
+                        self.outage.held_update(later, failed)
         finally:
             del self._workers[chat]
             if not queue:
                 self._queues.pop(chat, None)
 
-    async def _handle(self, update_id: int, payload: dict[str, Any]) -> None:
+    async def _handle(self, update_id: int, payload: dict[str, Any]) -> BaseException | None:
+        """Returns what failed when the database did: the update waits to be handled again."""
         item = Item(update_id)
         token = CURRENT.set(item)
         try:
@@ -243,7 +272,7 @@ class Dispatcher:
             CURRENT.reset(token)
         if item.retry:
             self._taken.discard(update_id)
-            return
+            return item.error or RuntimeError("database")
         try:
             if not item.marked:
                 async with self.rt.sessions.begin() as session:
@@ -255,6 +284,7 @@ class Dispatcher:
                     )
         finally:
             self._taken.discard(update_id)
+        return None
 
 
 async def forget_old(rt: Runtime, now: datetime) -> None:

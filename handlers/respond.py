@@ -56,9 +56,8 @@ async def act(update: Update, context: BotContext, work: Work) -> Reply | None:
         return await _refuse(update, context, exc.message)
     except StaleDataError:
         return await _refuse(update, context, texts.ALREADY)
-    except DATABASE_DOWN as exc:
-        log.warning("database unreachable, update kept for later: %s", exc)
-        inbox.retry_later()
+    except DATABASE_DOWN as exc:  # kept for later; logged once per outage by the dispatcher
+        inbox.retry_later(exc)
         return None
     inbox.committed()
     if query is not None:
