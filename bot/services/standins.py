@@ -329,9 +329,11 @@ async def _hand_over(
         return None
     moved: Moved = {}
     for si, process in steps:
+        sop = rt.sops.get(process.sop_number)
+        if sop is None:  # its SOP file was removed: leave it, do not block every hand-over
+            continue
         was = {p.id: p for p in before[si.id]}
         now_for = {p.id: p for p in await recipients(session, si, now)}
-        sop = sop_of(rt, process)
         step = sop.step(si.step_no)
         for pid in was.keys() - now_for.keys():
             if start:
