@@ -142,6 +142,8 @@ def cmd_users(args: argparse.Namespace) -> int:
             f"{', '.join(wanted)}. Minta ia membuka bot dan menekan Start."
         )
         return 0
+    if args.users_cmd == "plh":
+        return _users_plh(args, settings)
     if args.users_cmd == "remove":
         removed = asyncio.run(
             _with_session(settings, lambda s: people.remove_person(s, args.telegram_id))
@@ -164,6 +166,54 @@ def cmd_users(args: argparse.Namespace) -> int:
             )
         )
         print(f"{person.telegram_id}\t{person.name}\t{','.join(roles) or '-'}\t{reach}")
+    return 0
+
+
+def _users_plh(args: argparse.Namespace, settings: Settings) -> int:
+    """users plh: name a Plh/Plt (as the admin's /plh does), --list them, --akhiri one."""
+    from datetime import date
+
+    from bot.clock import Clock
+    from bot.runtime import Runtime
+    from bot.services import standins
+    from bot.services.common import ServiceError
+
+    rt = Runtime.build(settings, None, Clock())  # type: ignore[arg-type]
+    if args.list:
+        lines = asyncio.run(_with_session(settings, lambda s: standins.current_and_upcoming(rt, s)))
+        print("\n".join(lines) or "Belum ada Plh/Plt yang berlaku atau terjadwal.")
+        return 0
+    if args.akhiri is None:
+        if None in (args.role, args.telegram_id, args.dari, args.sampai):
+            return _fail("tulis --role, --telegram-id, --dari dan --sampai (atau --list)", 1)
+        try:
+            dari, sampai = date.fromisoformat(args.dari), date.fromisoformat(args.sampai)
+        except ValueError:
+            return _fail("tanggal ditulis TAHUN-BULAN-TANGGAL, mis. 2026-11-23", 1)
+
+    async def work(session):  # type: ignore[no-untyped-def]
+        now = rt.clock.now()  # the admin is 0 below: the command line, not a chat
+        if args.akhiri is not None:
+            return await standins.end_early(rt, session, now, 0, args.akhiri)
+        return (
+            await standins.create(
+                rt,
+                session,
+                now,
+                0,
+                args.role,
+                args.telegram_id,
+                dari,
+                sampai,
+                args.jenis,
+                args.untuk,
+            )
+        ).text
+
+    try:
+        print(asyncio.run(_with_session(settings, work)))
+    except ServiceError as exc:
+        return _fail(exc.message, 1)
     return 0
 
 
@@ -284,6 +334,17 @@ def parser() -> argparse.ArgumentParser:
     usub.add_parser("list")
     rm = usub.add_parser("remove")
     rm.add_argument("--telegram-id", type=int, required=True)
+    plh = usub.add_parser("plh", help="Plh/Plt: pengganti pemegang peran yang berhalangan")
+    plh.add_argument("--list", action="store_true", help="Plh/Plt yang berlaku dan terjadwal")
+    plh.add_argument("--akhiri", type=int, metavar="NOMOR", help="akhiri Plh/Plt #NOMOR sekarang")
+    plh.add_argument("--role")
+    plh.add_argument("--telegram-id", type=int, help="id Telegram pengganti")
+    plh.add_argument("--dari", help="tanggal pertama, mis. 2026-11-23")
+    plh.add_argument("--sampai", help="tanggal terakhir (termasuk)")
+    plh.add_argument(
+        "--untuk", type=int, help="id Telegram yang digantikan (peran beranggota banyak)"
+    )
+    plh.add_argument("--jenis", choices=["plh", "plt"], default="plh")
 
     sop = sub.add_parser("sop", help="definisi SOP")
     sop.set_defaults(func=cmd_sop)

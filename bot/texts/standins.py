@@ -191,7 +191,10 @@ def list_line(
 
 
 def not_open(number: int) -> str:
-    return f"Plh/Plt #{number} tidak ditemukan atau sudah berakhir. Ketik /plh untuk daftarnya."
+    return (
+        f"Plh/Plt #{number} tidak ditemukan atau sudah berakhir. "
+        "Daftarnya: /plh atau users plh --list."
+    )
 
 
 def ended_early(label_: str, holder: str, started: bool) -> str:
