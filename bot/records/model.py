@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+APPROVED = ("disetujui", "paraf")  # outcomes of a review step that passed it on
+
 
 @dataclass(frozen=True)
 class StepRow:
@@ -96,9 +98,7 @@ class ProcessHistory:
     def paraf(self) -> list[StepRow]:
         """Approvals of review steps (paraf and signature), in order."""
         return [
-            s
-            for s in self.steps
-            if s.kind in ("periksa", "tanda_tangan") and s.outcome == "disetujui"
+            s for s in self.steps if s.kind in ("periksa", "tanda_tangan") and s.outcome in APPROVED
         ]
 
 

@@ -5,6 +5,7 @@ symbols render the same on every machine, whatever fonts the OS has."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from io import BytesIO
 from pathlib import Path
@@ -16,6 +17,7 @@ from fpdf.fonts import FontFace
 from bot.records.model import LembarDisposisi, ProcessHistory
 from bot.texts import records as t
 
+logging.getLogger("fontTools").setLevel(logging.WARNING)  # one INFO line per font table
 _FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 _GREY = (230, 230, 230)
 _RED = (180, 0, 0)

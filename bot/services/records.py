@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, or_, select
@@ -45,17 +46,44 @@ def day_minutes(rt: Runtime) -> float:
     return rt.calendar.waktu_minutes(parse_waktu("1 Hari"))
 
 
-def step_row(
-    rt: Runtime, sop: SopDefinition, si: StepInstance, actor: str | None, now: datetime
-) -> StepRow:
-    step = sop.step(si.step_no)
+@dataclass(frozen=True)
+class _StepFacts:
+    label: str
+    role: str
+    kind: str
+    standard: float
+    waktu: str
+
+
+_facts: dict[tuple[int, str, int], _StepFacts] = {}
+
+
+def _step_facts(rt: Runtime, sop: SopDefinition, no: int) -> _StepFacts:
+    """What a step's rows share (parsed once per step, not once per activation)."""
+    key = (id(rt.calendar), sop.number, no)
+    facts = _facts.get(key)
+    if facts is None or len(_facts) > 10_000:
+        step = sop.step(no)
+        facts = _facts[key] = _StepFacts(
+            step.short,
+            texts.role_name(sop, step.role),
+            step.kind.value,
+            rt.calendar.waktu_minutes(step.waktu_parsed),
+            step.waktu,
+        )
+    return facts
+
+
+def step_row(rt: Runtime, sop: SopDefinition, si: Any, actor: str | None, now: datetime) -> StepRow:
+    """One activation as a record row; `si` is a StepInstance or a row with its columns."""
+    facts = _step_facts(rt, sop, si.step_no)
     return StepRow(
         process_id=si.process_id,
         sop_number=sop.number,
         step_no=si.step_no,
-        label=step.short,
-        role=texts.role_name(sop, si.role),
-        kind=step.kind.value,
+        label=facts.label,
+        role=facts.role,
+        kind=facts.kind,
         round=si.round,
         started_at=si.started_at,
         finished_at=si.finished_at,
@@ -65,8 +93,8 @@ def step_row(
         worked_minutes=worked_minutes(
             rt.calendar, si.started_at, si.finished_at or now, rt.settings.time_scale
         ),
-        standard_minutes=rt.calendar.waktu_minutes(step.waktu_parsed),
-        waktu=step.waktu,
+        standard_minutes=facts.standard,
+        waktu=facts.waktu,
     )
 
 
@@ -291,6 +319,17 @@ class Period:
         )
 
 
+_STEP_COLUMNS = (
+    StepInstance.process_id,
+    StepInstance.step_no,
+    StepInstance.round,
+    StepInstance.started_at,
+    StepInstance.finished_at,
+    StepInstance.outcome,
+    StepInstance.note,
+)
+
+
 async def recap_data(
     rt: Runtime,
     session: AsyncSession,
@@ -324,7 +363,7 @@ async def recap_data(
     sop_of = {p.process_id: by_number[p.sop_number] for p in processes}
     rows = (
         await session.execute(
-            select(StepInstance, Person.name)
+            select(*_STEP_COLUMNS, Person.name)  # columns, not entities: 10k rows load fast
             .join(Process, Process.id == StepInstance.process_id)
             .outerjoin(Person, Person.id == StepInstance.actor_id)
             .where(
@@ -335,7 +374,7 @@ async def recap_data(
             .order_by(StepInstance.process_id, StepInstance.id)
         )
     ).all()
-    steps = [step_row(rt, sop_of[si.process_id], si, name, now) for si, name in rows]
+    steps = [step_row(rt, sop_of[r.process_id], r, r.name, now) for r in rows]
     return processes, steps
 
 

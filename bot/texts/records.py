@@ -15,8 +15,10 @@ KOP = "PEMERINTAH KOTA SAMARINDA"
 OUTCOMES = {
     "selesai": "Selesai",
     "disetujui": "Disetujui",
+    "paraf": "Diparaf",
     "diunggah": "Dokumen diunggah",
     "revisi": "Revisi diminta",
+    "batal": "Dibatalkan",
 }
 ACTIONS = {  # audit actions as an auditor reads them
     "mulai": "Proses dimulai",
@@ -25,6 +27,8 @@ ACTIONS = {  # audit actions as an auditor reads them
     "disetujui": "Disetujui",
     "diunggah": "Dokumen diunggah",
     "revisi": "Revisi diminta",
+    "paraf": "Diparaf",
+    "batal": "Proses dibatalkan",
     "centang": "Data bidang masuk",
     "pengingat": "Pengingat terkirim",
     "eskalasi": "Eskalasi ke atasan",

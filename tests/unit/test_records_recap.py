@@ -133,7 +133,7 @@ def test_the_spreadsheet_has_a_sheet_per_sop_and_the_raw_events() -> None:
     raw = [[c.value for c in r] for r in wb["Peristiwa"].iter_rows()]
     assert len(raw) == 1 + len(ROWS)
     first = dict(zip(raw[0], raw[1], strict=True))
-    assert first["Mulai (WITA)"] == datetime(2026, 8, 14, 10, 0)  # wall clock in WITA
+    assert first["Mulai (WITA)"] == "2026-08-14 10:00"  # wall clock in WITA
     assert first["Waktu kerja (menit)"] == 510 and first["Hasil"] == "Revisi diminta"
     late = [dict(zip(raw[0], r, strict=True)) for r in raw[1:]]
     assert [r["Terlambat"] for r in late] == ["tidak", "tidak", "ya", "tidak", "tidak", "tidak"]
