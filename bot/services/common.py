@@ -29,6 +29,7 @@ from storage.models import (
 )
 
 Buttons = list[list[tuple[str, str]]]  # rows of (label, token)
+RECORD_PURPOSES = ("arsip", "lembar")  # documents the bot made itself (services/record_files)
 
 
 class ServiceError(Exception):
@@ -211,6 +212,8 @@ async def latest_document(
     query = select(Document).where(Document.process_id == process_id)
     if purposes:
         query = query.where(Document.purpose.in_(purposes))
+    else:  # what people sent, not the records the bot made (archive, lembar disposisi)
+        query = query.where(Document.purpose.not_in(RECORD_PURPOSES))
     if step_no is not None:
         query = query.where(Document.step_no == step_no)
     return await session.scalar(query.order_by(Document.id.desc()).limit(1))

@@ -10,8 +10,40 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from storage.models import StandIn
 from tests.e2e.conftest import launch
-from tests.e2e.test_sop_flows import WITA, mulai, step
+from tests.e2e.test_sop_flows import WITA, step
 from tests.fakebotapi import FakeBotApi, FakeUser
+from tests.samples import sample
+
+
+async def _prompt(kadis: FakeUser, words: str) -> dict:
+    """The next question with live buttons (an earlier /mulai's, closed, has the same words)."""
+    seen = kadis.__dict__.get("_prompt_seen", 0)
+    found = await kadis.wait_for(
+        lambda m: words in (m.get("text") or "") and "reply_markup" in m and m["message_id"] > seen,
+        timeout=20,
+    )
+    kadis.__dict__["_prompt_seen"] = found["message_id"]
+    return found
+
+
+async def mulai(kadis: FakeUser, sop: str, title: str) -> None:
+    """/mulai as test_sop_flows.mulai does it, safe to repeat within one test."""
+    await kadis.send("/mulai")
+    await kadis.press(await _prompt(kadis, "Pilih SOP"), sop)
+    await _prompt(kadis, "Judul/periode")
+    await kadis.send(title)
+    await kadis.press(await _prompt(kadis, "Sifat disposisi"), "Biasa")
+    await _prompt(kadis, "Tulis arahan")
+    await kadis.send("Mohon segera disusun.")
+    await _prompt(kadis, "Surat Edaran")
+    await kadis.send_document(sample("se.pdf", "%PDF-1.4 surat edaran"), "se.pdf")
+    await kadis.wait_for(
+        lambda m: (
+            "Disposisi diberikan" in (m.get("text") or "")
+            and m["message_id"] > kadis.__dict__["_prompt_seen"]
+        ),
+        timeout=20,
+    )
 
 
 def _one_tap(card: dict) -> str:
