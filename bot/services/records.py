@@ -25,6 +25,7 @@ from bot.records.model import (
 )
 from bot.records.recap import ProcessRow, worked_minutes
 from bot.runtime import Runtime
+from bot.services.common import RECORD_PURPOSES
 from bot.services.views import document_label
 from bot.sop.model import Kind, SopDefinition
 from bot.workflow.calendar import parse_waktu
@@ -39,7 +40,7 @@ from storage.models import (
     StepInstance,
 )
 
-GENERATED = ("arsip", "lembar")  # documents the bot made itself (not part of the riwayat)
+GENERATED = RECORD_PURPOSES  # documents the bot made itself (not part of the riwayat)
 
 
 def day_minutes(rt: Runtime) -> float:

@@ -13,7 +13,9 @@ from bot.people import Actor, list_people
 from bot.runtime import Runtime
 from bot.services import common as svc
 from bot.services import standins, views
+from bot.services.rekap import allowed as rekap_allowed
 from bot.sop.model import Step
+from bot.texts import records as record_texts
 from bot.timefmt import short_when, span
 from storage.models import Person, Process, RevisionNote, StepInstance
 
@@ -150,6 +152,7 @@ def help_text(rt: Runtime, actor: Actor) -> str:
     ]
     if actor.is_admin or any(s.step(1).role in actor.roles for s in rt.sops.all()):
         lines.append("/mulai — mulai proses SOP baru (disposisi)")
+    lines += record_texts.help_lines(rekap_allowed(actor))
     lines += [
         "/batal — batalkan isian yang sedang ditunggu bot",
         "/bantuan — pesan ini",

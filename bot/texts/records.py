@@ -310,3 +310,14 @@ RECORD_FAILED = (
     "Maaf, berkas rekaman proses gagal dibuat; admin sudah dapat melihatnya di log. "
     "Silakan coba lagi nanti."
 )
+
+
+def help_lines(may_rekap: bool) -> list[str]:
+    """The records' lines of /bantuan."""
+    lines = [
+        "/riwayat NOMOR — riwayat proses sebagai PDF dan grafik waktu kerja",
+        "/arsip — register tanda terima",
+    ]
+    if may_rekap:
+        lines.append("/rekap [SOP] [periode] — rekap evaluasi SOP (XLSX dan grafik)")
+    return lines
