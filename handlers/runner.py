@@ -19,7 +19,7 @@ from telegram.error import Conflict, InvalidToken, TelegramError
 from telegram.ext import Application
 
 from bot.runtime import Runtime
-from handlers import inbox
+from handlers import inbox, outage
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +69,29 @@ async def poll(app: Application, dispatcher: inbox.Dispatcher, stop: asyncio.Eve
             continue
         batch = [u.to_dict() for u in updates]
         # Not past this line until stored: the next offset is what tells Telegram "received".
-        stored = await _retry("menyimpan update", lambda b=batch: inbox.store(rt, b), stop)
-        if not stored:
+        if not await _store(app, batch, stop):
             return
         offset = updates[-1].update_id + 1
         dispatcher.wake()
+
+
+async def _store(app: Application, batch: list[dict[str, Any]], stop: asyncio.Event) -> bool:
+    """Store a fetched batch, waiting for the database as long as it takes (Telegram keeps
+    the updates meanwhile); the outage tracker logs it once, not every try."""
+    rt: Runtime = app.bot_data["rt"]
+    down = outage.of(app)
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            await inbox.store(rt, batch)
+            return True
+        except Exception as exc:
+            for data in batch:
+                down.held_update(int(data["update_id"]), exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 5.0)
+    return False
 
 
 def webhook_app(app: Application, dispatcher: inbox.Dispatcher, secret: str | None, path: str):  # type: ignore[no-untyped-def]
@@ -96,8 +114,8 @@ def webhook_app(app: Application, dispatcher: inbox.Dispatcher, secret: str | No
                 return
             try:
                 await inbox.store(rt, [data])
-            except Exception as exc:
-                log.error("webhook: update %s not stored: %s", data["update_id"], exc)
+            except Exception as exc:  # logged once per outage by the tracker
+                outage.of(app).held_update(data["update_id"], exc)
                 self.set_status(503)  # not stored: Telegram delivers it again later
                 return
             dispatcher.wake()
