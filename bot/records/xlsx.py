@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from io import BytesIO
 from zoneinfo import ZoneInfo
@@ -56,7 +57,7 @@ def recap_xlsx(
 
     for s in recap.sops:
         short, title = titles.get(s.sop_number, (s.sop_number, ""))
-        ws = wb.create_sheet(f"SOP {short}"[:31])
+        ws = wb.create_sheet(re.sub(r"[\[\]:*?/\\]", "-", f"SOP {short}")[:31])
         ws.column_dimensions["A"].width = 40
         _bold(ws, [f"{title} ({s.sop_number})"])
         ws.append([period])
