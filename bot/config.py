@@ -22,6 +22,13 @@ DEFAULT_BIDANG = (
     "Bidang Perindustrian",
     "UPTD",
 )
+DEFAULT_INSTRUKSI = (
+    "Untuk diketahui",
+    "Untuk ditindaklanjuti",
+    "Untuk dikoordinasikan",
+    "Siapkan bahan",
+    "Hadiri/wakili",
+)
 
 
 def _split_csv(value: object) -> object:
@@ -60,6 +67,8 @@ class Settings(BaseSettings):
     extra_closures: Annotated[list[date], NoDecode] = Field(default_factory=list)
     time_scale: float = 1.0
     scan_interval_seconds: float = 5.0
+    # Pace sends to Telegram's limits (30/s per bot, ~1/s per chat); false only for bench/.
+    send_pacing: bool = True
     outbox_lease_seconds: float = 30.0  # a crashed sender's rows are taken over after this
     inbox_lease_seconds: float = 30.0  # a crashed process's updates are handled after this
     inbox_keep_days: float = 7.0  # handled updates are deleted after this
@@ -73,6 +82,12 @@ class Settings(BaseSettings):
     digest_window_minutes: float = 120.0
     bidang: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_BIDANG))
     invite_ttl_hours: float = 72.0
+    # The instruksi a disposisi can tick (comma-separated), as on the office's lembar disposisi.
+    instruksi_disposisi: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_INSTRUKSI)
+    )
+    # Nomor agenda of a new process: {sop} (e.g. 370), {seq} (per SOP per year), {year}.
+    nomor_agenda_pola: str = "{sop}/{seq:03d}/{year}"
 
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
@@ -81,7 +96,9 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
-    _split = field_validator("admin_ids", "extra_closures", "bidang", mode="before")(_split_csv)
+    _split = field_validator(
+        "admin_ids", "extra_closures", "bidang", "instruksi_disposisi", mode="before"
+    )(_split_csv)
 
     @field_validator("sop_dir", "webhook_url", "webhook_secret", mode="before")
     @classmethod

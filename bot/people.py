@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Invite, Person, PersonRole
+from storage.models import Invite, Person, PersonRole, StandIn, StepInstance
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,8 @@ class Actor:
     person: Person
     roles: frozenset[str]
     is_admin: bool
+    # Roles held only as a stand-in (Plh/Plt) for someone away: role -> (jenis, holder id).
+    standing_in: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     @property
     def id(self) -> int:
@@ -52,12 +54,76 @@ async def find_actor(
     if not rows:
         return None
     person = rows[0][0]
-    roles = frozenset(role for _, role in rows if role)
-    return Actor(person, roles, telegram_id in admin_ids)
+    roles = {role for _, role in rows if role}
+    standing_in = {
+        s.role: (s.jenis, s.holder_id)
+        for s in await stand_ins_in_effect(session)
+        if s.standin_id == person.id and s.role not in roles
+    }
+    return Actor(person, frozenset(roles | set(standing_in)), telegram_id in admin_ids, standing_in)
+
+
+async def stand_ins_in_effect(session: AsyncSession) -> list[StandIn]:
+    """Plh/Plt hand-overs carried out and not yet ended (the scan starts and ends them on
+    their dates, so no time zone is needed here)."""
+    return list(
+        (
+            await session.scalars(
+                select(StandIn)
+                .where(StandIn.started_at.is_not(None), StandIn.ended_at.is_(None))
+                .order_by(StandIn.id)
+            )
+        ).all()
+    )
+
+
+async def _substitute(session: AsyncSession, role: str, people: list[Person]) -> list[Person]:
+    """Whoever is away in `role` is replaced by their stand-in, in the same place."""
+    replaced = {
+        s.holder_id: s.standin_id for s in await stand_ins_in_effect(session) if s.role == role
+    }
+    if not replaced or not any(p.id in replaced for p in people):
+        return people
+    wanted = [replaced.get(p.id, p.id) for p in people]
+    found = {
+        p.id: p
+        for p in await session.scalars(
+            select(Person).where(Person.id.in_(wanted), Person.active.is_(True))
+        )
+    }
+    out: list[Person] = []
+    for pid in wanted:
+        if pid in found and found[pid] not in out:
+            out.append(found[pid])
+    return out
+
+
+async def recipients(session: AsyncSession, si: StepInstance, now: datetime) -> list[Person]:
+    """Who a step is for right now: its claimer; else the people a disposisi or a move
+    named; else everyone holding the role. A holder away on Plh/Plt is replaced."""
+    if si.claimed_by is not None:
+        ids = [si.claimed_by]
+    elif si.assignees:
+        ids = list(si.assignees)
+    else:
+        return await holders(session, si.role, now)
+    found = {
+        p.id: p
+        for p in await session.scalars(
+            select(Person).where(Person.id.in_(ids), Person.active.is_(True))
+        )
+    }
+    return await _substitute(session, si.role, [found[i] for i in ids if i in found])
 
 
 async def holders(session: AsyncSession, role: str, now: datetime) -> list[Person]:
-    """Everyone who holds a role now (a Tim Kerja has several people)."""
+    """Everyone who holds a role now (a Tim Kerja has several people); someone away on
+    Plh/Plt is replaced by the stand-in."""
+    return await _substitute(session, role, await role_holders(session, role, now))
+
+
+async def role_holders(session: AsyncSession, role: str, now: datetime) -> list[Person]:
+    """The role's own holders, whether or not someone stands in for them."""
     return list(
         (
             await session.scalars(

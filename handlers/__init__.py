@@ -10,7 +10,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import chat, commands, files
+from handlers import admin, chat, commands, files
 from handlers import records as record_handlers
 from handlers.common import register_identify
 
@@ -28,8 +28,10 @@ def register(app: Application) -> None:
         "bantuan": commands.cmd_help,
         "help": commands.cmd_help,
         "batal": commands.cmd_batal,
+        "batalkan": commands.cmd_batalkan,
         "undang": commands.cmd_undang,
         "orang": commands.cmd_orang,
+        "plh": admin.cmd_plh,
     }
     for name, callback in named.items():
         app.add_handler(CommandHandler(name, callback, filters=private))

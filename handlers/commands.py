@@ -11,8 +11,9 @@ from telegram import InputFile, Update
 
 from bot import texts
 from bot.people import accept_invite, create_invite
-from bot.services import acting, reports, starting
+from bot.services import acting, cancelling, reports, starting
 from bot.services.common import Reply, audit
+from bot.services.invites import tell_admins
 from handlers.common import BotContext
 from handlers.records import say_status
 from handlers.respond import act, say
@@ -38,6 +39,7 @@ async def cmd_start(update: Update, context: BotContext) -> None:
         async def work(session, now):  # type: ignore[no-untyped-def]
             person, role = await accept_invite(session, now, code, user.id, user.full_name)
             audit(session, now, person.id, "undangan_diterima", detail=role)
+            await tell_admins(context.rt, session, now, code, person, role)
             return Reply(texts.welcome(person.name, texts.role_name(None, role)))
 
         await act(update, context, work)
@@ -57,6 +59,16 @@ async def cmd_mulai(update: Update, context: BotContext) -> None:
     actor = context.actor
     assert actor is not None
     await act(update, context, lambda s, now: starting.begin(context.rt, s, now, actor))
+
+
+async def cmd_batalkan(update: Update, context: BotContext) -> None:
+    """/batalkan N: asks the reason, then stops process N (starter, Kadis or admin)."""
+    actor = context.actor
+    assert actor is not None
+    args = context.args or []
+    match = _PROCESS_NO.fullmatch(args[0]) if args else None
+    number = int(match.group(1)) if match else None
+    await act(update, context, lambda s, now: cancelling.ask(context.rt, s, now, actor, number))
 
 
 async def cmd_tugas(update: Update, context: BotContext) -> None:

@@ -97,7 +97,7 @@ async def on_file(update: Update, context: BotContext) -> None:
             case "ask":
                 return await uploads.ask_upload_step(session, now, actor, target, stored)
         si_id = target.step_instance_id or 0
-        return await uploads.receive_upload(rt, session, now, actor, si_id, stored)
+        return await uploads.receive_upload(rt, session, now, actor, si_id, stored, caption)
 
     await act(update, context, work)
 

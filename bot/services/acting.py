@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
 from bot.bounds import clean_note
-from bot.people import Actor, holders
+from bot.people import Actor, holders, recipients
 from bot.runtime import Runtime
 from bot.services import record_files
 from bot.services.common import (
@@ -23,18 +22,21 @@ from bot.services.common import (
     audit,
     check_open,
     clear_prompt,
-    enqueue,
-    latest_document,
     load_step,
     new_instance,
     send,
-    send_document,
     set_prompt,
+)
+from bot.services.notices import (
+    acting_name,
+    close_cards,
+    involved,
+    notify_finished,
+    record_disposition,
 )
 from bot.services.own_words import prepared_note
 from bot.services.views import (
     buttons_for,
-    document_label,
     make_step_tokens,
     notify_task,
     step_tokens,
@@ -45,6 +47,7 @@ from bot.workflow import engine
 from bot.workflow.engine import ProcessState, WorkflowError
 from bot.workflow.events import (
     Event,
+    ProcessCancelled,
     ProcessFinished,
     RevisionRequested,
     StepActivated,
@@ -53,9 +56,7 @@ from bot.workflow.events import (
 from storage.models import (
     ActionToken,
     Document,
-    Outbox,
     PendingPrompt,
-    Person,
     Process,
     RevisionNote,
     StepInstance,
@@ -89,7 +90,7 @@ async def apply_events(
                 current_si.next_reminder_at = current_si.escalate_at = None
                 audit(session, now, actor_id, outcome, process.id, no, note)
                 step = sop.step(no)
-                who = actor.name if actor else "sistem"
+                who = acting_name(sop, actor, step.role) if actor else "sistem"
                 label = texts.outcome_label(step, outcome, note)
                 closed = texts.outcome_text(process.title, step, label, who, now, tz)
                 await close_cards(session, now, current_si, closed)
@@ -110,87 +111,37 @@ async def apply_events(
             case StepActivated(step_no=no, role=role):
                 step = sop.step(no)
                 si = new_instance(rt, process.id, step, now, state.revision_round)
+                # A disposisi named who does this role's work in this process.
+                si.assignees = (process.assignments or {}).get(role)
                 session.add(si)
                 await session.flush()
-                await make_step_tokens(session, now, si, step, state.bidang)
+                await make_step_tokens(session, now, si, step, state.bidang, len(sop.steps))
                 audit(session, now, actor_id, "aktif", process.id, no, event.reason)
-                people = await holders(session, role, now)
+                people = await recipients(session, si, now)
                 await notify_task(rt, session, now, process, si, sop, people)
             case ProcessFinished():
                 process.status = engine.FINISHED
                 process.finished_at = now
                 audit(session, now, actor_id, "proses_selesai", process.id)
-                await _notify_finished(rt, session, now, process, sop)
+                await notify_finished(rt, session, now, process, sop)
+            case ProcessCancelled(reason=reason):
+                process.status = engine.CANCELLED
+                process.finished_at = now
+                process.cancelled_reason = reason
+                audit(session, now, actor_id, "batal", process.id, event.open_step, reason)
+                if current_si is not None:
+                    current_si.finished_at = now
+                    current_si.outcome = engine.CANCELLED
+                    current_si.actor_id = actor_id
+                    current_si.next_reminder_at = current_si.escalate_at = None
+                    step = sop.step(current_si.step_no)
+                    text = texts.cancelled_card(process.title, step.no, step.short)
+                    await close_cards(session, now, current_si, text)
+                who = acting_name(sop, actor, "") if actor else "sistem"
+                text = texts.cancelled_text(process.id, process.title, who, reason, now, tz)
+                for person in await involved(session, process):
+                    send(session, now, person.telegram_id, text)
     await record_files.on_events(session, now, actor, process, sop, events)  # lembar, arsip
-
-
-CLOSABLE = ("card", "reminder", "escalation")
-
-
-async def close_cards(session: AsyncSession, now: datetime, si: StepInstance, text: str) -> None:
-    """The step is closed: every copy of its card in every chat (the actor's own, /tugas
-    re-sends, reminder copies, escalations) becomes `text` with no buttons."""
-    # A copy not sent yet will never be needed (one being sent right now is closed below).
-    await session.execute(
-        update(Outbox)
-        .where(
-            Outbox.step_instance_id == si.id,
-            Outbox.status == "pending",
-            Outbox.tag.in_(CLOSABLE),
-            Outbox.claimed_until.is_(None),
-        )
-        .values(status="batal")
-        .execution_options(synchronize_session=False)
-    )
-    chats = (
-        await session.scalars(
-            select(Outbox.chat_id)
-            .where(Outbox.step_instance_id == si.id, Outbox.tag.in_(("card", "escalation")))
-            .distinct()
-        )
-    ).all()
-    for chat in sorted(chats):
-        enqueue(session, now, chat, "close_task", {"text": text}, si.id)
-
-
-async def _notify_finished(
-    rt: Runtime, session: AsyncSession, now: datetime, process: Process, sop: SopDefinition
-) -> None:
-    people_ids = set(
-        (
-            await session.scalars(
-                select(StepInstance.actor_id).where(
-                    StepInstance.process_id == process.id, StepInstance.actor_id.is_not(None)
-                )
-            )
-        ).all()
-    )
-    people_ids.add(process.starter_id)
-    # Everyone who was sent a card of this process hears that it ended, not only the actors.
-    carded = (
-        select(Outbox.chat_id)
-        .join(StepInstance, StepInstance.id == Outbox.step_instance_id)
-        .where(StepInstance.process_id == process.id, Outbox.tag == "card")
-    )
-    people = (
-        await session.scalars(
-            select(Person).where(
-                or_(Person.id.in_(people_ids), Person.telegram_id.in_(carded)), Person.active
-            )
-        )
-    ).all()
-    final = await latest_document(session, process.id, ("draft",))
-    text = texts.finished_text(process.title, sop, now, rt.settings.timezone)
-    for person in sorted(people, key=lambda p: p.id):
-        send(session, now, person.telegram_id, text)
-        if final is not None:
-            send_document(
-                session,
-                now,
-                person.telegram_id,
-                final,
-                f"📄 Dokumen final: {document_label(sop, final)}",
-            )
 
 
 async def act_on_step(
@@ -239,7 +190,7 @@ async def press_step(
     step = sop.step(si.step_no)
     state = ProcessState.from_json(process.state)
     prepared = await prepared_note(session, actor, si)
-    if prepared and tok.action in ("selesai", "setuju", "setuju_ttd"):
+    if prepared and tok.action in ("selesai", "teruskan", "setuju"):
         await clear_prompt(session, now, actor)  # the note goes with this press
     match tok.action:
         case "centang":
@@ -271,6 +222,15 @@ async def press_step(
                 ),
                 message_buttons=[[("✖️ Batal", cancel)]],
             )
+        case "teruskan" if si.step_no < len(sop.steps):
+            # One tap: to everyone of the next role, no instruksi (the form is 🎯).
+            nxt = sop.step(si.step_no + 1).role
+            to = [p.id for p in await holders(session, nxt, now)]
+            record_disposition(session, now, process, si, actor.id, nxt, to, [], prepared, True)
+            await act_on_step(
+                rt, session, now, actor, si, process, engine.Complete(si.step_no, prepared)
+            )
+            return _closed(rt, process, step, engine.DONE, actor, now, prepared, "diteruskan")
         case "selesai":
             action: engine.Action = engine.Complete(si.step_no, note=prepared)
             await act_on_step(rt, session, now, actor, si, process, action)

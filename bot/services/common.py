@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
-from bot.people import Actor
+from bot.people import Actor, recipients
 from bot.runtime import Runtime
 from bot.sop.model import SopDefinition, Step
 from bot.timefmt import when
@@ -25,6 +25,7 @@ from storage.models import (
     PendingPrompt,
     Person,
     Process,
+    StandIn,
     StepInstance,
 )
 
@@ -276,7 +277,11 @@ async def already_done_message(session: AsyncSession, si: StepInstance, tz: str)
     return f"Langkah {si.step_no} sudah diproses oleh {name or 'orang lain'}, {when_text}."
 
 
-async def open_steps(session: AsyncSession, actor: Actor) -> list[tuple[StepInstance, Process]]:
+async def open_steps(
+    session: AsyncSession, actor: Actor, now: datetime | None = None
+) -> list[tuple[StepInstance, Process]]:
+    """The open steps this person may act on now (a claim, a disposisi to named people and
+    a Plh/Plt hand-over narrow who that is)."""
     rows = (
         await session.execute(
             select(StepInstance, Process)
@@ -285,7 +290,27 @@ async def open_steps(session: AsyncSession, actor: Actor) -> list[tuple[StepInst
             .order_by(StepInstance.id)
         )
     ).all()
-    return [(si, p) for si, p in rows]
+    now = now or datetime.now(UTC)
+    out = []
+    for si, p in rows:
+        if await _is_for(session, actor, si, now):
+            out.append((si, p))
+    return out
+
+
+async def _is_for(session: AsyncSession, actor: Actor, si: StepInstance, now: datetime) -> bool:
+    if si.claimed_by is None and not si.assignees and si.role not in actor.standing_in:
+        # The usual case: a step for everyone holding the role, unless this holder is away.
+        away = await session.scalar(
+            select(StandIn.id).where(
+                StandIn.holder_id == actor.id,
+                StandIn.role == si.role,
+                StandIn.started_at.is_not(None),
+                StandIn.ended_at.is_(None),
+            )
+        )
+        return away is None
+    return any(p.id == actor.id for p in await recipients(session, si, now))
 
 
 def deadline_for(rt: Runtime, step: Step, start: datetime) -> datetime:
@@ -325,4 +350,9 @@ async def check_open(
         raise ServiceError(
             f"{texts.NOT_YOURS} Langkah {si.step_no} adalah tugas {texts.role_name(sop, si.role)}."
         )
+    if not await _is_for(session, actor, si, rt.clock.now()):
+        names = ", ".join(p.name for p in await recipients(session, si, rt.clock.now()))
+        if si.claimed_by is not None:
+            raise ServiceError(texts.CLAIMED_BY.format(no=si.step_no, names=names))
+        raise ServiceError(texts.HANDLED_BY.format(no=si.step_no, names=names or "-"))
     return sop

@@ -8,10 +8,28 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
-from bot.people import Actor, holders
+from bot.people import Actor, recipients
 from bot.runtime import Runtime
-from bot.services import acting, own_words, record_files, reports, starting, uploads
-from bot.services.common import FileIn, Reply, ServiceError, already_done_message, audit, load_step
+from bot.services import (
+    acting,
+    cancelling,
+    claims,
+    disposisi,
+    own_words,
+    record_files,
+    reports,
+    starting,
+    uploads,
+)
+from bot.services.common import (
+    FileIn,
+    Reply,
+    ServiceError,
+    already_done_message,
+    audit,
+    check_open,
+    load_step,
+)
 from bot.services.reminders import remind
 from storage.models import ActionToken, PendingPrompt, Process
 
@@ -26,7 +44,7 @@ async def press(
     if tok.person_id is not None and tok.person_id != actor.id:
         raise ServiceError(texts.NOT_YOURS)
     if tok.step_instance_id is not None:
-        return await acting.press_step(rt, session, now, actor, tok)
+        return await _press_step(rt, session, now, actor, tok)
     # Buttons of a conversation with one person (cancel, choose a task, /mulai).
     if tok.action == "batal":
         return await acting.cancel_prompt(session, now, actor)
@@ -44,7 +62,13 @@ async def press(
             return await nudge(rt, session, now, actor, int(tok.arg or 0))
         case "jadikan_catatan":
             return await own_words.keep_note(rt, session, now, actor, int(tok.arg or 0))
+        case "alihkan":
+            return await claims.ask_move(rt, session, now, actor, int(tok.arg or 0))
+        case "alihkan_ke":
+            return await claims.move(rt, session, now, actor, tok.arg or "")
     prompt = await session.get(PendingPrompt, actor.id)
+    if tok.action.startswith("dispo_"):
+        return await disposisi.press(rt, session, now, actor, tok, prompt)
     if tok.action == "pilih_unggah":
         if prompt is None or prompt.kind != "pilih_unggah":
             raise ServiceError(texts.UNKNOWN_BUTTON)
@@ -53,6 +77,24 @@ async def press(
         reply.edit = reply.text
         return reply
     return await starting.press(rt, session, now, actor, tok, prompt)
+
+
+async def _press_step(
+    rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, tok: ActionToken
+) -> Reply:
+    """A task card's button: the office-practice ones here, the transitions in `acting`."""
+    assert tok.step_instance_id is not None
+    if tok.action in ("disposisi", "ttd", "setuju_ttd"):
+        si, process = await load_step(session, tok.step_instance_id)
+        sop = await check_open(rt, session, actor, si, process)
+        if tok.action == "disposisi":
+            return await disposisi.open_form(rt, session, now, actor, si, process, sop)
+        return Reply("Silakan kirim PDF bertanda tangan.", message=texts.ASK_SIGNED)
+    if tok.action in ("ambil", "lepas"):
+        si, _ = await load_step(session, tok.step_instance_id)
+        act = claims.claim if tok.action == "ambil" else claims.release
+        return await act(rt, session, now, actor, si)
+    return await acting.press_step(rt, session, now, actor, tok)
 
 
 async def answer_text(
@@ -67,6 +109,10 @@ async def answer_text(
         return await starting.answer_text(rt, session, now, actor, prompt, text)
     if prompt.kind == "pilih_unggah":
         raise ServiceError("Pilih dulu langkah untuk dokumen tadi dengan tombol di atas.")
+    if prompt.kind in (disposisi.FORM, disposisi.ASKING_NOTE):
+        return await disposisi.answer_text(rt, session, now, actor, prompt, text)
+    if prompt.kind == cancelling.PROMPT:
+        return await cancelling.answer_text(rt, session, now, actor, prompt, text)
     return await acting.answer_step_prompt(rt, session, now, actor, prompt, text)
 
 
@@ -77,7 +123,7 @@ async def nudge(
     si, process = await load_step(session, si_id)
     if si.finished_at is not None:
         raise ServiceError(await already_done_message(session, si, rt.settings.timezone))
-    people = await holders(session, si.role, now)
+    people = await recipients(session, si, now)
     await remind(rt, session, now, process, si, people)
     audit(session, now, actor.id, "ingatkan", process.id, si.step_no)
     names = ", ".join(p.name for p in people) or "-"

@@ -1,19 +1,21 @@
 """/mulai: the Kadis (or an admin) starts a process in a few taps.
 
-Choose the SOP → title (one-tap suggestions) → arahan (optional) → Surat Edaran (optional).
+Choose the SOP → title (one-tap suggestions) → sifat (Biasa / Segera / Sangat Segera) →
+arahan (optional) → Surat Edaran (optional).
 Each answer is kept in the person's pending prompt, so a restart in between loses nothing.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
 from bot.bounds import clean_note, one_line
-from bot.people import Actor
+from bot.people import Actor, holders
 from bot.runtime import Runtime
 from bot.services.acting import apply_events
 from bot.services.common import (
@@ -28,6 +30,7 @@ from bot.services.common import (
     new_instance,
     set_prompt,
 )
+from bot.services.notices import record_disposition
 from bot.sop.model import SopDefinition
 from bot.workflow import engine
 from storage.models import ActionToken, PendingPrompt, Process
@@ -62,6 +65,7 @@ async def press(
     stage = {
         "mulai_sop": "mulai_sop",
         "mulai_judul": "mulai_judul",
+        "mulai_sifat": "mulai_sifat",
         "mulai_arahan": "mulai_arahan",
         "mulai_tanpa_lampiran": "mulai_lampiran",
     }
@@ -72,7 +76,9 @@ async def press(
         case "mulai_sop":
             return await _ask_title(rt, session, now, actor, tok.arg or "")
         case "mulai_judul":
-            return await _ask_arahan(session, now, actor, prompt, tok.arg or "")
+            return await _ask_sifat(session, now, actor, prompt, tok.arg or "")
+        case "mulai_sifat":
+            return await _ask_arahan(session, now, actor, prompt, tok.arg or "biasa")
         case "mulai_arahan":
             return await _ask_lampiran(session, now, actor, prompt, None)
         case _:
@@ -92,7 +98,9 @@ async def answer_text(
             text = one_line(text, 1000)
             if not 3 <= len(text) <= 200:
                 raise ServiceError('Judul/periode harus 3–200 karakter, mis. "LAKIP Tahun 2026".')
-            return await _ask_arahan(session, now, actor, prompt, text)
+            return await _ask_sifat(session, now, actor, prompt, text)
+        case "mulai_sifat":
+            raise ServiceError("Pilih sifat disposisi dengan tombol di atas.")
         case "mulai_arahan":
             text = clean_note(text)  # stored whole, shown shortened on cards
             if not text:
@@ -131,16 +139,37 @@ async def _ask_title(
     )
 
 
-async def _ask_arahan(
+async def _ask_sifat(
     session: AsyncSession, now: datetime, actor: Actor, prompt: PendingPrompt, title: str
 ) -> Reply:
     data = {**prompt.data, "title": title}
-    await set_prompt(session, now, actor.id, "mulai_arahan", **data)
-    skip = await add_token(session, now, "mulai_arahan", person_id=actor.id)
+    await set_prompt(session, now, actor.id, "mulai_sifat", **data)
+    buttons: Buttons = [
+        [(label, await add_token(session, now, "mulai_sifat", arg=code, person_id=actor.id))]
+        for code, label in texts.SIFAT.items()
+    ]
     cancel = await add_token(session, now, "batal", person_id=actor.id)
+    buttons.append([("✖️ Batal", cancel)])
     return Reply(
         f"Judul: {title}.",
         edit=f"Judul: {title}.",
+        message=texts.ASK_SIFAT,
+        message_buttons=buttons,
+    )
+
+
+async def _ask_arahan(
+    session: AsyncSession, now: datetime, actor: Actor, prompt: PendingPrompt, sifat: str
+) -> Reply:
+    sifat = sifat if sifat in texts.SIFAT else "biasa"
+    data = {**prompt.data, "sifat": sifat}
+    await set_prompt(session, now, actor.id, "mulai_arahan", **data)
+    skip = await add_token(session, now, "mulai_arahan", person_id=actor.id)
+    cancel = await add_token(session, now, "batal", person_id=actor.id)
+    label = f"Sifat: {texts.SIFAT[sifat]}."
+    return Reply(
+        label,
+        edit=label,
         message="Tulis arahan disposisi untuk Sekretaris, atau tekan ➡️ Tanpa arahan.",
         message_buttons=[[("➡️ Tanpa arahan", skip)], [("✖️ Batal", cancel)]],
     )
@@ -194,6 +223,7 @@ async def finish(
         prompt.data["title"],
         prompt.data.get("arahan"),
         surat_edaran,
+        prompt.data.get("sifat", "biasa"),
     )
     await clear_prompt(session, now, actor)
     first = sop.step(1)
@@ -220,6 +250,7 @@ async def start_process(
     title: str,
     arahan: str | None,
     surat_edaran: FileIn | None,
+    sifat: str = "biasa",
 ) -> Process:
     first = sop.step(1)
     if first.role not in actor.roles and not actor.is_admin:
@@ -237,6 +268,8 @@ async def start_process(
         current_step=state.current,
         state=state.to_json(),
         created_at=now,
+        sifat=sifat,
+        nomor_agenda=await nomor_agenda(rt, session, now, sop),
     )
     session.add(process)
     await session.flush()
@@ -251,8 +284,34 @@ async def start_process(
         session.add(si)
         await session.flush()
         audit(session, now, actor.id, "aktif", process.id, 1, "mulai")
+        if len(sop.steps) > 1:  # the lembar disposisi starts with the starter's own line
+            nxt = sop.step(2).role
+            to = [p.id for p in await holders(session, nxt, now)]
+            record_disposition(
+                session, now, process, si, actor.id, nxt, to, [], process.arahan, True
+            )
         state, events = engine.act(sop, state, engine.Complete(1, note=None), actor.roles)
         await apply_events(rt, session, now, actor, process, sop, state, events, si)
     else:
         await apply_events(rt, session, now, actor, process, sop, state, events[1:], None)
     return process
+
+
+async def nomor_agenda(
+    rt: Runtime, session: AsyncSession, now: datetime, sop: SopDefinition
+) -> str:
+    """From NOMOR_AGENDA_POLA, e.g. 370/004/2026: numbered per SOP per year (a number taken
+    twice at the same instant fails the unique index and the update is retried)."""
+    tz = ZoneInfo(rt.settings.timezone)
+    year = now.astimezone(tz).year
+    count = await session.scalar(
+        select(func.count(Process.id)).where(
+            Process.sop_number == sop.number,
+            Process.created_at >= datetime(year, 1, 1, tzinfo=tz).astimezone(UTC),
+        )
+    )
+    seq = (count or 0) + 1
+    try:
+        return rt.settings.nomor_agenda_pola.format(sop=sop.short, seq=seq, year=year)
+    except (KeyError, ValueError, IndexError):  # a mistyped pattern must not stop /mulai
+        return f"{sop.short}/{seq:03d}/{year}"

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
-from bot.bounds import clean_note
+from bot.bounds import clean_note, one_line
 from bot.people import Actor
 from bot.runtime import Runtime
 from bot.services.acting import act_on_step, answer_step_prompt, revise
@@ -20,6 +20,7 @@ from bot.services.common import (
     add_document,
     add_token,
     already_done_message,
+    check_open,
     clear_prompt,
     load_step,
     open_steps,
@@ -28,7 +29,7 @@ from bot.services.common import (
 from bot.sop.model import Kind
 from bot.workflow import engine
 from bot.workflow.engine import ProcessState
-from storage.models import PendingPrompt
+from storage.models import PendingPrompt, Process, StepInstance
 
 
 @dataclass
@@ -57,6 +58,9 @@ async def upload_target(
         step = sop.step(si.step_no) if sop is not None else None
         if step is not None and step.kind is Kind.UNGGAH:
             candidates.append((si, process, step))
+        elif step is not None and step.kind is Kind.TANDA_TANGAN:
+            # The signed document (TTE from SRIKANDI or a scan) closes a sign step: a PDF.
+            candidates.append((si, process, step.model_copy(update={"berkas": ("pdf",)})))
         elif step is not None and step.kind is Kind.KUMPUL:
             collecting.append(step.no)
     if task_step_instance_id is not None:
@@ -86,9 +90,18 @@ async def upload_target(
 
 
 async def receive_upload(
-    rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, si_id: int, file: FileIn
+    rt: Runtime,
+    session: AsyncSession,
+    now: datetime,
+    actor: Actor,
+    si_id: int,
+    file: FileIn,
+    caption: str | None = None,
 ) -> Reply:
     si, process = await load_step(session, si_id)
+    signing = rt.sops.get(process.sop_number)
+    if signing is not None and signing.step(si.step_no).kind is Kind.TANDA_TANGAN:
+        return await _receive_signed(rt, session, now, actor, si, process, file, caption)
     sop = await act_on_step(
         rt, session, now, actor, si, process, engine.Upload(si.step_no), upload_file=file
     )
@@ -101,6 +114,29 @@ async def receive_upload(
         else ""
     )
     return Reply(f"✅ Dokumen {file.file_name} diterima untuk Langkah {si.step_no}.{nxt}")
+
+
+async def _receive_signed(
+    rt: Runtime,
+    session: AsyncSession,
+    now: datetime,
+    actor: Actor,
+    si: StepInstance,
+    process: Process,
+    file: FileIn,
+    caption: str | None,
+) -> Reply:
+    """The signed PDF closes the sign step; its caption, if any, is the nomor naskah."""
+    if not file.file_name.lower().endswith(".pdf"):
+        raise ServiceError(texts.SIGNED_ONLY_PDF)
+    nomor = one_line(caption or "", 100) or None
+    await check_open(rt, session, actor, si, process)
+    doc = await add_document(session, now, process.id, si.step_no, si.id, "ttd", file, actor.id)
+    if nomor:
+        process.nomor_naskah = nomor
+    await act_on_step(rt, session, now, actor, si, process, engine.Sign(si.step_no, doc.id, nomor))
+    await clear_prompt(session, now, actor)
+    return Reply(texts.signed_received(si.step_no, nomor))
 
 
 async def receive_revision_file(

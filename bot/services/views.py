@@ -20,7 +20,15 @@ from bot.services.common import (
 from bot.sop.model import Kind, SopDefinition, Step
 from bot.workflow import engine
 from bot.workflow.engine import ProcessState
-from storage.models import ActionToken, Document, Person, Process, RevisionNote, StepInstance
+from storage.models import (
+    ActionToken,
+    Disposition,
+    Document,
+    Person,
+    Process,
+    RevisionNote,
+    StepInstance,
+)
 
 
 async def task_view(
@@ -57,7 +65,7 @@ async def task_view(
                 select(StepInstance.role, StepInstance.finished_at)
                 .where(
                     StepInstance.process_id == process.id,
-                    StepInstance.outcome == engine.APPROVED,
+                    StepInstance.outcome.in_((engine.APPROVED, engine.PARAF)),
                     StepInstance.finished_at >= doc.created_at,
                 )
                 .order_by(StepInstance.finished_at)
@@ -68,8 +76,27 @@ async def task_view(
             mine = await _last_revision(session, process.id, RevisionNote.from_step == step.no)
             if mine is not None and mine[0].round == si.round:
                 revised_for_me = mine[0].note
+    instruksi: list[str] = []
+    if step.no > 1 and sop.step(step.no - 1).kind is Kind.DISPOSISI:
+        instruksi = list(
+            await session.scalar(
+                select(Disposition.instruksi)
+                .join(StepInstance, StepInstance.id == Disposition.step_instance_id)
+                .where(Disposition.process_id == process.id, StepInstance.step_no == step.no - 1)
+                .order_by(Disposition.id.desc())
+                .limit(1)
+            )
+            or []
+        )
+    claimer = None
+    if si.claimed_by is not None:
+        claimer = await session.scalar(select(Person.name).where(Person.id == si.claimed_by))
     view = texts.TaskView(
         sop=sop,
+        nomor_agenda=process.nomor_agenda,
+        sifat=process.sifat or "biasa",
+        instruksi=instruksi,
+        claimed_by=claimer,
         process_id=process.id,
         title=process.title,
         step=step,
@@ -110,16 +137,24 @@ def document_label(sop: SopDefinition, doc: Document) -> str:
         kind = "Surat Edaran"
     elif doc.purpose == "koreksi":
         kind = "Koreksi"
+    elif doc.purpose == "ttd":
+        signed = sop.step(doc.step_no)
+        source = sop.step(signed.revisi_ke) if signed.revisi_ke else signed
+        kind = f"{source.document_kind} bertanda tangan"
     else:
         kind = sop.step(doc.step_no).document_kind
     return f"{kind} ke-{doc.version} ({doc.file_name})"
 
 
 _LABELS = {
+    "teruskan": "📨 Teruskan ke semua",
+    "disposisi": "🎯 Pilih penerima",
     "setuju": "✅ Setuju",
-    "setuju_ttd": "✅ Setuju & Tanda tangani",
+    "ttd": "🖋 Tanda tangani",
     "revisi": "✏️ Revisi",
     "selesai": "✅ Selesai",
+    "ambil": "🙋 Saya kerjakan",
+    "lepas": "↩️ Lepaskan",
     "catatan": "📝 Tambah catatan",
     "setuju_catatan": "📝 Terima dengan catatan",
     "rincian": "ℹ️ Rincian",
@@ -128,9 +163,14 @@ _FIRST_ROW = 2  # the main choices side by side; the rest below
 
 
 def buttons_for(
-    tokens: list[ActionToken], checklist: dict[str, str] | None, bidang: tuple[str, ...] = ()
+    tokens: list[ActionToken],
+    checklist: dict[str, str] | None,
+    bidang: tuple[str, ...] = (),
+    hide: tuple[str, ...] = ("ambil", "lepas"),
 ) -> Buttons:
-    """Rows of buttons in a fixed order: checklist rows (in bidang order), then the actions."""
+    """Rows of buttons in a fixed order: checklist rows (in bidang order), then the actions.
+    `hide`: actions not offered on this copy (claiming only where several people share it)."""
+    tokens = [t for t in tokens if t.action not in hide]
     order = {b: i for i, b in enumerate(bidang)}
     ticks = sorted((t for t in tokens if t.action == "centang"), key=lambda t: order.get(t.arg, 0))
     rows: Buttons = []
@@ -147,13 +187,23 @@ def buttons_for(
 
 
 _TOKENS_BY_KIND: dict[Kind, tuple[str, ...]] = {
-    Kind.DISPOSISI: ("selesai", "catatan", "rincian"),
-    Kind.TUGAS: ("selesai", "rincian"),
-    Kind.UNGGAH: ("rincian",),
-    Kind.KUMPUL: ("selesai", "rincian"),
+    Kind.DISPOSISI: ("teruskan", "disposisi", "rincian"),
+    Kind.TUGAS: ("selesai", "ambil", "lepas", "rincian"),
+    Kind.UNGGAH: ("ambil", "lepas", "rincian"),
+    Kind.KUMPUL: ("selesai", "ambil", "lepas", "rincian"),
     Kind.PERIKSA: ("setuju", "revisi", "setuju_catatan", "rincian"),
-    Kind.TANDA_TANGAN: ("setuju_ttd", "revisi", "setuju_catatan", "rincian"),
+    Kind.TANDA_TANGAN: ("ttd", "revisi", "rincian"),
 }
+SHARED_WORK = (Kind.TUGAS, Kind.UNGGAH, Kind.KUMPUL)  # where "🙋 Saya kerjakan" makes sense
+
+
+def card_buttons(
+    tokens: list[ActionToken], view: texts.TaskView, shared: bool, claimed: bool
+) -> Buttons:
+    """The card's buttons for one copy: 🙋 while several people share an unclaimed step,
+    ↩️ Lepaskan for the claimer."""
+    hide = ("lepas",) if shared and not claimed else ("ambil",) if claimed else ("ambil", "lepas")
+    return buttons_for(tokens, view.checklist, view.bidang, hide)
 
 
 async def step_tokens(session: AsyncSession, si_id: int) -> list[ActionToken]:
@@ -169,7 +219,12 @@ async def step_tokens(session: AsyncSession, si_id: int) -> list[ActionToken]:
 
 
 async def make_step_tokens(
-    session: AsyncSession, now: datetime, si: StepInstance, step: Step, bidang: tuple[str, ...]
+    session: AsyncSession,
+    now: datetime,
+    si: StepInstance,
+    step: Step,
+    bidang: tuple[str, ...],
+    len_steps: int = 0,
 ) -> list[ActionToken]:
     made = []
     if step.kind is Kind.KUMPUL:
@@ -183,7 +238,10 @@ async def make_step_tokens(
                     created_at=now,
                 )
             )
-    for action in _TOKENS_BY_KIND[step.kind]:
+    actions = _TOKENS_BY_KIND[step.kind]
+    if step.kind is Kind.DISPOSISI and si.step_no == len_steps:
+        actions = ("selesai", "catatan", "rincian")  # nobody after it to send it to
+    for action in actions:
         made.append(
             ActionToken(token=new_token(), step_instance_id=si.id, action=action, created_at=now)
         )
@@ -204,7 +262,8 @@ async def notify_task(
     view, doc = await task_view(rt, session, process, si, sop)
     view.late_by = late_by
     tokens = await step_tokens(session, si.id)
-    buttons = buttons_for(tokens, view.checklist, view.bidang)
+    shared = sop.step(si.step_no).kind in SHARED_WORK and len(people) > 1
+    buttons = card_buttons(tokens, view, shared, si.claimed_by is not None)
     text = texts.task_text(view)
     voices = (
         await session.scalars(

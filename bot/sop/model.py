@@ -58,6 +58,9 @@ class Step(_Strict):
     output: str = ""
     kind: Kind
     revisi_ke: int | None = None  # review steps: the drafting step a revision goes back to
+    # review steps: after a revision here, the new version passes again through the review
+    # (paraf) steps in between; false: it comes straight back to this reviewer.
+    paraf_ulang: bool = True
     keterangan: str = ""
     label: str = ""  # a short name for cards and /status, e.g. "Paraf Sekretaris"
     dokumen: str = ""  # unggah steps: what the file is, e.g. "Draf LAKIP" ("Draf LAKIP ke-2")
@@ -170,6 +173,14 @@ class SopDefinition(_Strict):
 
     def step(self, no: int) -> Step:
         return self.steps[no - 1]
+
+    def is_paraf(self, no: int) -> bool:
+        """A review whose document is signed later in the SOP: approving it is a paraf."""
+        step = self.step(no)
+        return step.kind is Kind.PERIKSA and any(
+            s.kind is Kind.TANDA_TANGAN and s.revisi_ke == step.revisi_ke
+            for s in self.steps[no:]
+        )
 
     def role(self, code: str) -> Role:
         return next(r for r in self.roles if r.code == code)

@@ -21,6 +21,7 @@ from babel.dates import format_date
 
 from bot.bounds import fit
 from bot.sop.model import Kind, SopDefinition, Step
+from bot.texts import standins as standins_copy
 from bot.timefmt import short_time, short_when, when
 
 ROLE_LABELS = {
@@ -40,6 +41,8 @@ UNKNOWN_BUTTON = (
     "Tombol ini tidak dikenal atau sudah kedaluwarsa. Ketik /tugas untuk melihat tugas Bapak/Ibu."
 )
 NOT_YOURS = "Maaf, langkah ini bukan tugas Bapak/Ibu."
+CLAIMED_BY = "Langkah {no} sedang dikerjakan oleh {names}."
+HANDLED_BY = "Maaf, Langkah {no} saat ini ditangani oleh {names}."
 UNKNOWN_COMMAND = "Perintah tidak dikenal. Ketik /bantuan untuk melihat perintah yang tersedia."
 NO_PROMPT_TEXT = (
     "Pesan ini tidak sedang ditunggu oleh bot. Ketik /tugas untuk melihat tugas Bapak/Ibu "
@@ -139,11 +142,13 @@ COMMANDS = [
     ("tugas", "Tugas saya yang masih terbuka"),
     ("status", "Status proses SOP"),
     ("mulai", "Mulai proses SOP baru (Kadis/admin)"),
+    ("batalkan", "Batalkan proses: /batalkan NOMOR (pemulai, Kadis, admin)"),
     ("bantuan", "Bantuan dan daftar perintah"),
 ]
 ADMIN_COMMANDS = [
     ("undang", "Buat tautan undangan: /undang PERAN"),
     ("orang", "Daftar orang, peran, dan yang belum bisa dihubungi"),
+    standins_copy.COMMAND,
 ]
 
 
@@ -186,6 +191,10 @@ class TaskView:
     checklist: dict[str, str] | None = None  # kumpul: bidang -> "ada"/reason; missing absent
     bidang: tuple[str, ...] = ()
     late_by: str | None = None
+    nomor_agenda: str | None = None
+    sifat: str = "biasa"
+    instruksi: list[str] = field(default_factory=list)  # of the disposisi that sent it here
+    claimed_by: str | None = None  # "🙋 Saya kerjakan" pressed by this person
 
 
 def task_text(view: TaskView) -> str:
@@ -194,8 +203,11 @@ def task_text(view: TaskView) -> str:
     step, sop = view.step, view.sop
     lines = [
         f"📋 #{view.process_id} {fit(view.title, 60)} · SOP {sop.short}",
+        agenda_line(view.nomor_agenda, view.sifat),
         f"Langkah {step.no}: {step.short}",
     ]
+    if view.instruksi:
+        lines.append(f"📌 Instruksi: {fit('; '.join(view.instruksi), 110, '')}")
     if step.kind is Kind.DISPOSISI and view.arahan:
         lines.append(f"🗒 Arahan: {fit(view.arahan, 110, more_notes(view.process_id))}")
     if view.revision:
@@ -205,28 +217,33 @@ def task_text(view: TaskView) -> str:
         lines.append(f"📄 {fit(view.document, 80)}")
     if view.paraf:
         chain = " · ".join(f"{who} ✓ {short_time(at, view.tz)}" for who, at in view.paraf)
-        lines.append(f"Paraf: {chain}")
+        lines.append(f"Paraf: {fit(chain, 120, '')}")
     if view.revised_for_me:
         lines.append(f"✏️ Sudah diperbaiki atas catatan: «{fit(view.revised_for_me, 70)}»")
     if step.kind is Kind.KUMPUL:
         got = view.checklist or {}
         lines.append(f"📥 Data masuk: {len(got)} dari {len(view.bidang)} bidang")
+    if view.claimed_by:
+        lines.append(f"🙋 Dikerjakan oleh {view.claimed_by}")
     late = f" · ⏰ terlambat {view.late_by}" if view.late_by else ""
     lines.append(f"⏱ Tenggat {short_when(view.deadline, view.tz)} ({step.waktu.lower()}){late}")
-    lines.append(_instruction(step))
+    if len(lines) < 8:  # one phone screen: the buttons say it too when the card is full
+        lines.append(_instruction(step))
     return "\n".join(lines)
 
 
 def _instruction(step: Step) -> str:
     match step.kind:
         case Kind.DISPOSISI:
-            return "➡️ Tekan ✅ Selesai untuk meneruskan, atau tambahkan catatan."
+            return "➡️ 📨 Teruskan ke semua, atau 🎯 pilih penerima dan instruksi."
         case Kind.TUGAS:
             return "➡️ Tekan ✅ Selesai bila sudah dikerjakan."
         case Kind.UNGGAH:
             return f"➡️ Kirim {step.document_kind} di chat ini ({accepted_label(step)})."
         case Kind.KUMPUL:
             return "➡️ Tandai bidang yang datanya sudah masuk, lalu tekan ✅ Selesai."
+        case Kind.TANDA_TANGAN:
+            return "➡️ Periksa, lalu 🖋 Tanda tangani (kirim PDF bertanda tangan) atau ✏️ Revisi."
         case _:
             return "➡️ Periksa dokumen di atas, lalu pilih."
 
@@ -267,9 +284,10 @@ def accepted_label(step: Step) -> str:
 
 
 OUTCOME_LABELS = {
-    ("disposisi", "selesai"): "✅ Diteruskan",
+    ("disposisi", "selesai"): "📨 Diteruskan",
     ("periksa", "disetujui"): "✅ Disetujui",
-    ("tanda_tangan", "disetujui"): "✅ Disetujui dan ditandatangani",
+    ("periksa", "paraf"): "✍️ Diparaf",
+    ("tanda_tangan", "ditandatangani"): "🖋 Ditandatangani",
     ("unggah", "diunggah"): "📤 Dokumen diterima",
 }
 
@@ -345,3 +363,89 @@ def escalation_text(
         lines.append("Belum masuk: " + ", ".join(missing))
     lines.append("Tekan 🔔 Ingatkan untuk mengirim pengingat sekarang.")
     return "\n".join(lines)
+
+
+# --- office practice: disposisi, sifat, nomor agenda, claims, signing, cancel, move -------
+
+SIFAT = {"biasa": "Biasa", "segera": "🟠 Segera", "sangat_segera": "🔴 Sangat Segera"}
+ASK_SIFAT = "Sifat disposisi ini?"
+
+
+def agenda_line(nomor_agenda: str | None, sifat: str) -> str:
+    """Shown on every card: the office finds a process by its agenda number."""
+    parts = [f"No. Agenda {nomor_agenda}"] if nomor_agenda else []
+    parts.append(f"Sifat: {SIFAT.get(sifat, sifat)}")
+    return " · ".join(parts)
+
+
+DISPOSISI_FORM_HINT = "Pilih penerima dan instruksi, lalu tekan 📨 Kirim disposisi."
+DISPOSISI_NO_ONE = "Pilih sedikitnya satu penerima disposisi."
+ASK_DISPOSISI_CATATAN = "Tulis catatan disposisi dalam satu pesan; catatan ikut tercatat."
+
+
+def disposisi_form(
+    head: str, role: str, names: list[str], instruksi: list[str], catatan: str | None
+) -> str:
+    lines = [f"📨 Disposisi · {head}", f"Kepada {role}: {', '.join(names) or '—'}"]
+    lines.append(f"Instruksi: {'; '.join(instruksi) if instruksi else '—'}")
+    if catatan:
+        lines.append(f"Catatan: {fit(catatan, 200, '')}")
+    lines.append(DISPOSISI_FORM_HINT)
+    return "\n".join(lines)
+
+
+def disposisi_sent(no: int, role: str, names: list[str], instruksi: list[str]) -> str:
+    what = f" ({'; '.join(instruksi)})" if instruksi else ""
+    return f"📨 Disposisi Langkah {no} dikirim kepada {role}: {', '.join(names)}{what}."
+
+
+CLAIMED_YOU = "🙋 Bapak/Ibu mengerjakan langkah ini; rekan lain sudah diberi tahu."
+RELEASED = "↩️ Langkah dilepas; kartu dikirim lagi kepada semua pelaksana."
+
+
+def claimed_card(no: int, short: str, title: str, name: str) -> str:
+    return f"📋 {fit(title, 60)}\nLangkah {no}: {short}\n🙋 Dikerjakan oleh {name}."
+
+
+ASK_SIGNED = (
+    "🖋 Kirim PDF naskah yang sudah ditandatangani (TTE dari SRIKANDI atau hasil pindai) "
+    "di chat ini. Bila ada, tulis nomor naskah sebagai keterangan (caption) berkas."
+)
+SIGNED_ONLY_PDF = "Dokumen bertanda tangan harus berupa PDF."
+
+
+def signed_received(no: int, nomor: str | None) -> str:
+    tail = f" Nomor naskah: {nomor}." if nomor else ""
+    return f"🖋 Dokumen bertanda tangan diterima untuk Langkah {no}.{tail}"
+
+
+ASK_CANCEL_REASON = "Tulis alasan pembatalan proses #{id} {title} dalam satu pesan."
+CANCEL_WHO = "Maaf, proses hanya dapat dibatalkan oleh pemulainya, Kepala Dinas, atau admin."
+CANCEL_USAGE = "Tulis nomor prosesnya, mis. /batalkan 12. Nomor proses ada di /status."
+
+
+def cancelled_card(title: str, no: int, short: str) -> str:
+    return f"📋 {fit(title, 60)}\nLangkah {no}: {short}\n⛔ Proses dibatalkan."
+
+
+def cancelled_text(pid: int, title: str, who: str, reason: str, at: datetime, tz: str) -> str:
+    return (
+        f"⛔ Proses #{pid} {fit(title, 80)} dibatalkan oleh {who}, {when(at, tz)}.\n"
+        f"Alasan: {fit(reason, 300, '')}"
+    )
+
+
+MOVE_WHO = "Maaf, langkah hanya dapat dialihkan oleh atasan pelaksana atau admin."
+MOVE_NO_ONE = "Tidak ada orang lain dengan peran ini untuk menerima langkah tersebut."
+
+
+def move_ask(no: int, role: str) -> str:
+    return f"👤 Alihkan Langkah {no} kepada siapa ({role})?"
+
+
+def moved_card(title: str, no: int, short: str, name: str) -> str:
+    return f"📋 {fit(title, 60)}\nLangkah {no}: {short}\n👤 Dialihkan kepada {name}."
+
+
+def moved_done(no: int, name: str) -> str:
+    return f"👤 Langkah {no} dialihkan kepada {name}."

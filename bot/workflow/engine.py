@@ -13,6 +13,7 @@ from typing import Any
 from bot.sop.model import Kind, SopDefinition
 from bot.workflow.events import (
     Event,
+    ProcessCancelled,
     ProcessFinished,
     ProcessStarted,
     RevisionRequested,
@@ -22,11 +23,14 @@ from bot.workflow.events import (
 
 RUNNING = "berjalan"
 FINISHED = "selesai"
+CANCELLED = "dibatalkan"
 
 # Outcomes recorded for a finished step.
 DONE = "selesai"
 UPLOADED = "diunggah"
 APPROVED = "disetujui"
+PARAF = "paraf"  # approval on a review step before the signature: the version is initialled
+SIGNED = "ditandatangani"  # a sign step closes with the signed document
 REVISION = "revisi"
 
 
@@ -105,6 +109,15 @@ class Approve:
 
 
 @dataclass(frozen=True)
+class Sign:
+    """The signed document (TTE from SRIKANDI or a scan) closes a sign step."""
+
+    step_no: int
+    document_id: int | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class RequestRevision:
     step_no: int
     note: str
@@ -116,12 +129,13 @@ class TickBidang:
     bidang: str
 
 
-Action = Complete | Upload | Approve | RequestRevision | TickBidang
+Action = Complete | Upload | Approve | Sign | RequestRevision | TickBidang
 
 _ALLOWED: dict[type, tuple[Kind, ...]] = {
     Complete: (Kind.DISPOSISI, Kind.TUGAS, Kind.KUMPUL),
     Upload: (Kind.UNGGAH,),
-    Approve: (Kind.PERIKSA, Kind.TANDA_TANGAN),
+    Approve: (Kind.PERIKSA,),
+    Sign: (Kind.TANDA_TANGAN,),
     RequestRevision: (Kind.PERIKSA, Kind.TANDA_TANGAN),
     TickBidang: (Kind.KUMPUL,),
 }
@@ -171,7 +185,9 @@ def act(
         case Upload():
             return _finish(sop, state, step.no, UPLOADED, None)
         case Approve(note=note):
-            return _finish(sop, state, step.no, APPROVED, note)
+            return _finish(sop, state, step.no, PARAF if sop.is_paraf(step.no) else APPROVED, note)
+        case Sign(note=note):
+            return _finish(sop, state, step.no, SIGNED, note)
         case RequestRevision(note=note):
             if not note.strip():
                 raise WorkflowError("empty_note", "Catatan revisi tidak boleh kosong.")
@@ -193,15 +209,30 @@ def act(
     raise AssertionError(f"unhandled action {action!r}")  # pragma: no cover
 
 
+def cancel(state: ProcessState, reason: str) -> tuple[ProcessState, list[Event]]:
+    """The starter, the Kadis or an admin stops a running process (who may is the caller's
+    rule); the open step ends with it."""
+    if state.status != RUNNING:
+        raise WorkflowError("finished", "Proses ini sudah tidak berjalan.")
+    if not reason.strip():
+        raise WorkflowError("empty_reason", "Alasan pembatalan tidak boleh kosong.")
+    open_step = state.current
+    state = replace(state, status=CANCELLED, current=None, return_to=None)
+    return state, [ProcessCancelled(state.sop_number, open_step, reason.strip())]
+
+
 def _finish(
     sop: SopDefinition, state: ProcessState, step_no: int, outcome: str, note: str | None
 ) -> tuple[ProcessState, list[Event]]:
     step = sop.step(step_no)
     state = replace(state, outcomes={**state.outcomes, step_no: outcome})
     events: list[Event] = [StepCompleted(step_no, step.role, outcome, note)]
-    if state.return_to is not None and outcome == UPLOADED:
-        # A revised draft goes straight back to the reviewer who asked for it.
-        nxt, state = state.return_to, replace(state, return_to=None)
+    if state.return_to is not None and step_no < state.return_to:
+        # A revised version on its way back to the reviewer who asked for it: through the
+        # paraf steps in between (they initial the new version), nothing else.
+        nxt = _next_on_return(sop, step_no, state.return_to)
+        if nxt == state.return_to:
+            state = replace(state, return_to=None)
         reason = "kembali"
     else:
         nxt, reason = step_no + 1, "lanjut"
@@ -210,6 +241,19 @@ def _finish(
         return state, [*events, ProcessFinished(sop.number)]
     state, more = _activate(sop, state, nxt, reason)
     return state, events + more
+
+
+def _next_on_return(sop: SopDefinition, done: int, reviser: int) -> int:
+    """After step `done`, on the way back to `reviser`: the next review of the same
+    document, so the version that is signed is the version that was initialled; straight
+    to the reviser when the SOP says so (`paraf_ulang: false`)."""
+    target = sop.step(reviser)
+    if target.paraf_ulang:
+        for no in range(done + 1, reviser):
+            s = sop.step(no)
+            if s.kind.is_review and s.revisi_ke == target.revisi_ke:
+                return no
+    return reviser
 
 
 def _activate(

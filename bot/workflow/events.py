@@ -38,4 +38,18 @@ class ProcessFinished:
     sop_number: str
 
 
-Event = ProcessStarted | StepActivated | StepCompleted | RevisionRequested | ProcessFinished
+@dataclass(frozen=True)
+class ProcessCancelled:
+    sop_number: str
+    open_step: int | None
+    reason: str
+
+
+Event = (
+    ProcessStarted
+    | StepActivated
+    | StepCompleted
+    | RevisionRequested
+    | ProcessFinished
+    | ProcessCancelled
+)

@@ -35,6 +35,7 @@ async def start_371(kadis: FakeUser, title: str, arahan: str) -> dict:
     await kadis.press(None, "371")
     await kadis.wait_for_text("Judul/periode")
     await kadis.send(title)
+    await kadis.press(await kadis.wait_for_text("Sifat disposisi"), "Biasa")
     await kadis.wait_for_text("Tulis arahan")
     sent = await kadis.send(arahan)
     await kadis.wait_for_text("Surat Edaran")
@@ -63,7 +64,7 @@ async def test_long_notes_long_and_rtl_names_and_false_files(server: FakeBotApi,
         full = await jaf.wait_for(lambda m: "document" in m)
         notes = server.file_bytes(full["document"]["file_id"]).decode()
         assert notes.count(LONG.strip()) == 2  # the arahan and the catatan, whole
-        await jaf.press(card, "Selesai")
+        await jaf.press(card, "Teruskan")
         await collect(ani)
         await step(ani, 5)
 
@@ -125,13 +126,13 @@ async def test_repeats_edits_odd_arguments_slow_downloads_and_blocked_chats(
         await kadis.press(None, "Mulai tanpa lampiran")
         card = await step(sek, 2)
         # The same press delivered twice (Telegram redelivers): one transition, no message.
-        await sek.press(card, "Selesai")
+        await sek.press(card, "Teruskan")
         card = await step(jaf, 3)
         server.redeliver(server.last_update_id)
         assert not [t for t in await _quiet(sek) if "gangguan" in t or "sudah" in t]
         assert sum("Langkah 3:" in _text(m) for m in jaf.messages) == 1
 
-        await jaf.press(card, "Selesai")
+        await jaf.press(card, "Teruskan")
         await collect(ani)
         await step(ani, 5)
         # A hanging download does not make anyone else wait, and ends with a clear answer.

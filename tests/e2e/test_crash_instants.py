@@ -27,8 +27,8 @@ async def test_kill_between_fetch_and_commit_loses_nothing(server: FakeBotApi, t
     try:
         kadis, sek, jaf, ani = (server.user(uid) for uid in (101, 102, 103, 104))
         await mulai(kadis, "371", "Laporan Kinerja (crash)")
-        await sek.press(await step(sek, 2), "Selesai")
-        await jaf.press(await step(jaf, 3), "Selesai")
+        await sek.press(await step(sek, 2), "Teruskan")
+        await jaf.press(await step(jaf, 3), "Teruskan")
         await collect(ani)
         await step(ani, 5)
         # The draft is fetched, its handler hangs in getFile; a later poll has confirmed it.
@@ -60,7 +60,7 @@ async def test_kill_while_a_card_is_accepted_leaves_one_live_card(
         await mulai(kadis, "370", "LAKIP (crash)")
         # Telegram takes the Jafung's card but the answer never reaches the bot: killed.
         server.stall("sendMessage", seconds=30, deliver=True)
-        await sek.press(await step(sek, 2), "Selesai")
+        await sek.press(await step(sek, 2), "Teruskan")
         await step(jaf, 3)
         bot.kill()
         server.clear_faults()
@@ -74,7 +74,7 @@ async def test_kill_while_a_card_is_accepted_leaves_one_live_card(
             await asyncio.sleep(0.5)
         assert len(cards) == 2 and len(_live_cards(jaf, 3)) == 1
         assert _live_cards(jaf, 3)[0]["message_id"] == max(m["message_id"] for m in cards)
-        await jaf.press(_live_cards(jaf, 3)[0], "Selesai")
+        await jaf.press(_live_cards(jaf, 3)[0], "Teruskan")
         await step(server.user(104), 4)
     finally:
         bot.stop()

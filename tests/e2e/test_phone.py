@@ -50,10 +50,11 @@ async def test_a_run_on_the_phone_is_short_quiet_and_current(server: FakeBotApi,
         await kadis.press(await kadis.wait_for(asks("371")), "371")
         await kadis.wait_for(asks("Tahun"))
         await kadis.send("Laporan Kinerja Triwulan IV")
+        await kadis.press(await kadis.wait_for(asks("Sangat Segera")), "Sangat Segera")
         await kadis.wait_for(asks("Tanpa arahan"))
         await kadis.send("Segera disusun sesuai Surat Edaran Sekda.")
         await kadis.press(await kadis.wait_for(asks("Mulai tanpa lampiran")), "Mulai tanpa")
-        await sek.press(await step(sek, 2), "Selesai")
+        await sek.press(await step(sek, 2), "Teruskan")
 
         # The Jafung is late: the Sekretaris is told, with something to do about it.
         card = await step(jaf, 3)
@@ -66,7 +67,7 @@ async def test_a_run_on_the_phone_is_short_quiet_and_current(server: FakeBotApi,
         assert "✅ Selesai" in _labels(offer) and "📝 Jadikan catatan" in _labels(offer)
         await jaf.press(offer, "Jadikan catatan")
         await jaf.wait_for_text("Catatan disiapkan")
-        await jaf.press(offer, "Selesai")
+        await jaf.press(offer, "Teruskan")
         collecting = await step(ani, 4)
         await sek.wait_for(lambda m: m["message_id"] == escalation["message_id"] and not _labels(m))
         await jaf.wait_for(  # his first card closed too

@@ -37,7 +37,7 @@ async def step(user: FakeUser, n: int) -> dict:
     return card
 
 
-async def mulai(kadis: FakeUser, sop: str, title_button: str) -> None:
+async def mulai(kadis: FakeUser, sop: str, title_button: str, sifat: str = "Biasa") -> None:
     await kadis.send("/mulai")
     await kadis.wait_for_text("Pilih SOP")
     await kadis.press(None, sop)
@@ -46,6 +46,7 @@ async def mulai(kadis: FakeUser, sop: str, title_button: str) -> None:
         await kadis.press(None, f"{title_button} {datetime.now(WITA).year}")  # one tap
     else:
         await kadis.send(title_button)  # or typed
+    await kadis.press(await kadis.wait_for_text("Sifat disposisi"), sifat)
     await kadis.wait_for_text("Tulis arahan")
     await kadis.send("Mohon segera disusun sesuai Surat Edaran Sekda.")
     await kadis.wait_for_text("Surat Edaran")
@@ -88,8 +89,8 @@ async def test_lakip_from_mulai_to_archive(server: FakeBotApi, tmp_path) -> None
         await mulai(kadis, "370", "LAKIP Tahun 2026 (uji)")
         msg = await step(sek, 2)
         assert "Mohon segera disusun" in msg["text"]
-        await sek.press(msg, "Selesai")
-        await jaf.press(await step(jaf, 3), "Selesai")
+        await sek.press(msg, "Teruskan")
+        await jaf.press(await step(jaf, 3), "Teruskan")
         await step(budi, 4)  # every Tim Kerja member gets the task
         await collect(ani)
 
@@ -104,8 +105,20 @@ async def test_lakip_from_mulai_to_archive(server: FakeBotApi, tmp_path) -> None
         revisi = await ani.wait_for_text("REVISI ke-1", timeout=20)
         assert "Langkah 5" in revisi["text"] and "Pak Kadis" in revisi["text"]
         await ani.send_document(sample("draft_lakip_v2.pdf", "draft v2"), "draft_lakip_v2.pdf")
-        # Back to the Kadis who asked, not to the Jafung.
-        await kadis.press(await step(kadis, 8), "Setuju")
+        # The new draft is initialled again by the Jafung and the Sekretaris before the Kadis
+        # sees it: the version he signs is the version they initialled.
+        paraf6 = await step(jaf, 6)
+        assert "Draf LAKIP ke-2" in paraf6["text"]
+        await jaf.press(paraf6, "Setuju")
+        await sek.press(await step(sek, 7), "Setuju")
+        sign = await step(kadis, 8)
+        assert "Paraf: Jafung ✓" in sign["text"] and "Sekretaris ✓" in sign["text"]
+        await kadis.press(sign, "Tanda tangani")
+        await kadis.wait_for_text("PDF naskah yang sudah ditandatangani")
+        await kadis.send_document(
+            sample("lakip_ttd.pdf", "signed"), "lakip_ttd.pdf", caption="000.8.3.3/125/100.14"
+        )
+        await kadis.wait_for_text("Nomor naskah: 000.8.3.3/125/100.14")
         await step(jaf, 9)
         await jaf.send_document(
             sample("surat_pengantar.pdf", "surat pengantar"), "surat_pengantar.pdf"
@@ -115,13 +128,14 @@ async def test_lakip_from_mulai_to_archive(server: FakeBotApi, tmp_path) -> None
         await budi.press(await step(budi, 11), "Selesai")
 
         for user in (kadis, sek, jaf, ani, budi):
-            await user.wait_for_text("Proses selesai", timeout=20)
+            done = await user.wait_for_text("Proses selesai", timeout=20)
+            assert "Nomor naskah: 000.8.3.3/125/100.14" in done["text"]
         await asyncio.sleep(1.0)  # the last closing edits
         assert live_buttons_anywhere(server) == []
+        # The final document sent at the end is the signed one, not the draft.
         final = await kadis.wait_for(lambda m: "Dokumen final" in (m.get("caption") or ""))
-        assert server.file_bytes(final["document"]["file_id"]) == sample(
-            "draft_lakip_v2.pdf", "draft v2"
-        )
+        assert "bertanda tangan" in final["caption"]
+        assert server.file_bytes(final["document"]["file_id"]) == sample("lakip_ttd.pdf", "signed")
         # The status view shows every step done.
         await kadis.send("/status 1")
         status = await kadis.wait_for_text("L11 Pengarsipan")
@@ -142,8 +156,8 @@ async def test_pelaporan_kinerja_with_revision_at_paraf(server: FakeBotApi, tmp_
     try:
         kadis, sek, jaf, ani, budi = (server.user(uid) for uid in (101, 102, 103, 104, 105))
         await mulai(kadis, "371", "Pelaporan Kinerja Tahun")
-        await sek.press(await step(sek, 2), "Selesai")
-        await jaf.press(await step(jaf, 3), "Selesai")
+        await sek.press(await step(sek, 2), "Teruskan")
+        await jaf.press(await step(jaf, 3), "Teruskan")
         await collect(budi)
         await step(ani, 5)
         await ani.send_document(sample("draft_lkj.xlsx", "draft"), "draft_lkj.xlsx")
@@ -161,7 +175,8 @@ async def test_pelaporan_kinerja_with_revision_at_paraf(server: FakeBotApi, tmp_
         await step(budi, 8)
         await budi.send_document(sample("lkj_final.pdf", "final"), "lkj_final.pdf")
         await sek.press(await step(sek, 9), "Setuju")
-        await kadis.press(await step(kadis, 10), "Setuju")
+        await step(kadis, 10)
+        await kadis.send_document(sample("lkj_ttd.pdf", "ttd"), "lkj_ttd.pdf")
         await ani.press(await step(ani, 11), "Selesai")
         await kadis.wait_for_text("Proses selesai", timeout=20)
         await asyncio.sleep(1.0)

@@ -19,7 +19,7 @@ async def test_late_step_reminds_actor_then_superior(server: FakeBotApi, tmp_pat
     try:
         kadis, sek, jaf = (server.user(uid) for uid in (101, 102, 103))
         await mulai(kadis, "370", "LAKIP Tahun 2026 (pengingat)")
-        await sek.press(await step(sek, 2), "Selesai")
+        await sek.press(await step(sek, 2), "Teruskan")
         card = await step(jaf, 3)
         # A reminder is one short line replying to the live card, not the card again.
         reminder = await jaf.wait_for_text("⏰ Langkah 3 terlambat", timeout=30)
@@ -28,7 +28,7 @@ async def test_late_step_reminds_actor_then_superior(server: FakeBotApi, tmp_pat
         escalation = await sek.wait_for_text("Eskalasi", timeout=30)
         assert "Langkah 3" in escalation["text"] and "Pak Jafung" in escalation["text"]
         await sek.press(escalation, "Ingatkan")  # the superior can act on it
-        await jaf.press(card, "Selesai")
+        await jaf.press(card, "Teruskan")
         await server.user(104).wait_for_text("Langkah 4:", timeout=20)
         # The step is closed: the escalation about it keeps its text and loses its buttons.
         await sek.wait_for(
@@ -64,8 +64,8 @@ async def test_sigkill_and_a_flaky_bot_api_lose_and_duplicate_nothing(
         await mulai(kadis, "370", "LAKIP Tahun 2026 (gangguan)")
         server.fail("sendMessage", status=502, times=3)
         server.rate_limit("sendMessage", retry_after=1, times=1)
-        await sek.press(await step(sek, 2), "Selesai")
-        await jaf.press(await step(jaf, 3), "Selesai")
+        await sek.press(await step(sek, 2), "Teruskan")
+        await jaf.press(await step(jaf, 3), "Teruskan")
         await collect(ani)
         await step(budi, 5)
 
@@ -154,7 +154,7 @@ async def test_a_receiver_and_a_worker_share_one_database(server: FakeBotApi, tm
         await server.wait_until_polling(timeout=30)
         kadis, sek, jaf = (server.user(uid) for uid in (101, 102, 103))
         await mulai(kadis, "370", "LAKIP Tahun 2026 (dua peran)")
-        await sek.press(await step(sek, 2), "Selesai")
+        await sek.press(await step(sek, 2), "Teruskan")
         await step(jaf, 3)
         await jaf.wait_for_text("⏰ Langkah 3 terlambat", timeout=30)  # from the worker
         assert "bot berjalan (pekerja)" in worker.output()

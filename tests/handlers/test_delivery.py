@@ -57,7 +57,7 @@ async def test_429_waits_its_retry_after(h: Harness) -> None:
 
 async def test_same_update_delivered_twice_makes_one_transition(h: Harness) -> None:
     await start(h, "370")
-    data = h.button_data(SEKRETARIS, "✅ Selesai")
+    data = h.button_data(SEKRETARIS, "📨 Teruskan ke semua")
     update = {
         "update_id": 777,
         "callback_query": {
@@ -86,7 +86,7 @@ async def test_same_update_delivered_twice_makes_one_transition(h: Harness) -> N
 async def test_the_action_and_its_update_commit_together(h: Harness, tmp_path) -> None:
     """A crash after the action committed must not run it again; one before, must."""
     await start(h, "370")
-    data = h.button_data(SEKRETARIS, "✅ Selesai")
+    data = h.button_data(SEKRETARIS, "📨 Teruskan ke semua")
     press = {
         "update_id": 900,
         "callback_query": {
@@ -160,7 +160,7 @@ async def test_pressed_message_is_closed_even_if_the_bot_api_hiccups(h: Harness)
     await start(h, "370")
     bad = {"ok": False, "error_code": 502, "description": "Bad Gateway"}
     h.request.fail_next += [("answerCallbackQuery", 502, bad), ("editMessageText", 502, bad)]
-    await h.press(SEKRETARIS, "Selesai")
+    await h.press(SEKRETARIS, "Teruskan")
     assert "Langkah 3" in h.last(JAFUNG)
     h.clock.advance(seconds=5)  # the outbox retries the edit after its back-off
     await deliver(h.app)
@@ -200,7 +200,7 @@ async def test_status_with_an_absurd_number_is_not_found(h: Harness) -> None:
 
 async def test_a_refused_press_is_handled_once_not_again_after_the_lease(h: Harness) -> None:
     await start(h, "370")
-    data = h.button_data(SEKRETARIS, "✅ Selesai")
+    data = h.button_data(SEKRETARIS, "📨 Teruskan ke semua")
     press = {
         "update_id": 950,
         "callback_query": {
@@ -227,7 +227,7 @@ async def test_a_press_while_the_database_is_away_takes_effect_once_it_is_back(
     import handlers.common
 
     await start(h, "370")
-    data = h.button_data(SEKRETARIS, "✅ Selesai")
+    data = h.button_data(SEKRETARIS, "📨 Teruskan ke semua")
     real = handlers.common.find_actor
 
     async def down(*args, **kwargs):  # type: ignore[no-untyped-def]

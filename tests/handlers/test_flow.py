@@ -37,6 +37,7 @@ async def start(h: Harness, sop_label: str, title: str = "Tahun 2026") -> None:
     await h.text(KADIS, "/mulai")
     await h.press(KADIS, sop_label)
     await h.press(KADIS, title)
+    await h.press(KADIS, "Biasa")
     await h.text(KADIS, "Segera disusun sesuai Surat Edaran Sekda.")
     await h.document(KADIS, "surat_edaran.pdf")
 
@@ -44,8 +45,8 @@ async def start(h: Harness, sop_label: str, title: str = "Tahun 2026") -> None:
 async def draft_uploaded(h: Harness, sop: str) -> None:
     """Start a process and run it to the first review: disposisi, all bidang, a draft."""
     await start(h, sop)
-    await h.press(SEKRETARIS, "Selesai")
-    await h.press(JAFUNG, "Selesai")
+    await h.press(SEKRETARIS, "Teruskan")
+    await h.press(JAFUNG, "Teruskan")
     for bidang in h.settings.bidang:
         await h.press(TIM_A, bidang)
     await h.press(TIM_A, "Selesai")
@@ -57,9 +58,9 @@ async def test_lakip_runs_end_to_end_with_a_revision(h: Harness) -> None:
     assert "Disposisi diberikan" in h.last(KADIS)
     assert "Langkah 2" in h.last(SEKRETARIS)
     assert "Segera disusun" in h.last(SEKRETARIS)  # the arahan travels with the disposisi
-    await h.press(SEKRETARIS, "Selesai")
+    await h.press(SEKRETARIS, "Teruskan")
     assert "Langkah 3" in h.last(JAFUNG)
-    await h.press(JAFUNG, "Selesai")
+    await h.press(JAFUNG, "Teruskan")
     # Both Tim Kerja members get the data-collection checklist.
     assert "Langkah 4" in h.last(TIM_A) and "Langkah 4" in h.last(TIM_B)
     for bidang in h.settings.bidang:
@@ -88,11 +89,16 @@ async def test_lakip_runs_end_to_end_with_a_revision(h: Harness) -> None:
     assert "Tabel capaian kinerja belum lengkap" in note
 
     await h.document(TIM_A, "draft_lakip_v2.pdf")
-    # Back to the reviewer who asked (step 7), not to step 6.
+    # The new version is initialled again: the Jafung (step 6), then the Sekretaris who asked.
+    assert "Langkah 6" in h.last(JAFUNG)
+    await h.press(JAFUNG, "Setuju")
     assert "Langkah 7" in h.last(SEKRETARIS)
     await h.press(SEKRETARIS, "Setuju")
     assert "Langkah 8" in h.last(KADIS)
-    await h.press(KADIS, "Setuju")
+    await h.press(KADIS, "Tanda tangani")
+    assert "PDF naskah yang sudah ditandatangani" in h.last(KADIS)
+    await h.document(KADIS, "lakip_ttd.pdf", caption="000.8.3.3/125/100.14")
+    assert "Nomor naskah: 000.8.3.3/125/100.14" in h.last(KADIS)
     assert "Langkah 9" in h.last(JAFUNG)
     await h.document(JAFUNG, "surat_pengantar.pdf")
     await h.photo(TIM_A)  # step 10 accepts a photo of the receipt
@@ -101,17 +107,27 @@ async def test_lakip_runs_end_to_end_with_a_revision(h: Harness) -> None:
 
     for uid in (KADIS, SEKRETARIS, JAFUNG, TIM_A, TIM_B):
         assert any("Proses selesai" in t for t in h.sent(uid)), uid
-    assert any("Dokumen final: Draf LAKIP ke-2 (draft_lakip_v2.pdf)" in t for t in h.sent(KADIS))
+    final = "Dokumen final: Draf LAKIP bertanda tangan ke-1 (lakip_ttd.pdf)"
+    assert any(final in t for t in h.sent(KADIS))
+    assert any("Nomor naskah: 000.8.3.3/125/100.14" in t for t in h.sent(TIM_B))
     async with h.rt.sessions() as s:
         process = await s.scalar(select(Process))
         assert process.status == "selesai"
-        docs = (await s.scalars(select(Document.file_name).order_by(Document.id))).all()
+        sent_in = ("surat_edaran", "draft", "ttd", "lampiran")  # what people sent, in order
+        docs = (
+            await s.scalars(
+                select(Document.file_name)
+                .where(Document.purpose.in_(sent_in))
+                .order_by(Document.id)
+            )
+        ).all()
         assert docs == [
             "surat_edaran.pdf",
             "draft_lakip_v1.docx",
             "draft_lakip_v2.pdf",
+            "lakip_ttd.pdf",
             "surat_pengantar.pdf",
-            docs[4],
+            docs[5],
         ]
         actions = await s.scalar(select(func.count(AuditLog.id)))
         assert actions >= 25
@@ -129,7 +145,7 @@ async def test_pelaporan_kinerja_revision_at_paraf_goes_back_to_step_8(h: Harnes
     await h.document(TIM_A, "final_v2.pdf")
     assert "Langkah 9" in h.last(SEKRETARIS)
     await h.press(SEKRETARIS, "Setuju")
-    await h.press(KADIS, "Setuju")
+    await h.document(KADIS, "laporan_kinerja_ttd.pdf")
     await h.press(TIM_B, "Selesai")
     assert any("Proses selesai" in t for t in h.sent(KADIS))
 
@@ -148,7 +164,7 @@ async def test_stranger_is_refused_and_nothing_is_stored(h: Harness) -> None:
 async def test_wrong_role_forged_and_stale_buttons_change_nothing(h: Harness) -> None:
     await start(h, "370")
     # The Sekretaris's task forwarded to the Jafung: pressing it is refused.
-    data = h.button_data(SEKRETARIS, "✅ Selesai")
+    data = h.button_data(SEKRETARIS, "📨 Teruskan ke semua")
     await h.press_data(JAFUNG, data)
     assert "bukan tugas Bapak/Ibu" in h.answers()[-1]
     await h.press_data(SEKRETARIS, "t:forged-token-xyz")
@@ -166,8 +182,8 @@ async def test_wrong_role_forged_and_stale_buttons_change_nothing(h: Harness) ->
 
 async def test_bad_files_and_text_where_a_file_is_expected(h: Harness) -> None:
     await start(h, "370")
-    await h.press(SEKRETARIS, "Selesai")
-    await h.press(JAFUNG, "Selesai")
+    await h.press(SEKRETARIS, "Teruskan")
+    await h.press(JAFUNG, "Teruskan")
     await h.press(TIM_A, "Selesai")
     assert "alasan" in h.last(TIM_A)
     await h.text(TIM_A, "tidak ada data\nbelum kirim")
@@ -188,7 +204,8 @@ async def test_bad_files_and_text_where_a_file_is_expected(h: Harness) -> None:
     assert "Pesan Bapak/Ibu: «ini drafnya ya»" in h.last(TIM_A)
     async with h.rt.sessions() as s:
         assert (await s.scalar(select(Process))).current_step == 5
-        assert await s.scalar(select(func.count(Document.id))) == 1  # only the Surat Edaran
+        sent = select(func.count(Document.id)).where(Document.purpose != "lembar")
+        assert await s.scalar(sent) == 1  # of what people sent: only the Surat Edaran
 
 
 async def test_empty_revision_note_is_refused(h: Harness) -> None:
@@ -223,8 +240,8 @@ async def test_invite_link_is_single_use(h: Harness) -> None:
 
 async def test_a_file_during_data_collection_says_how_to_tick_bidang(h: Harness) -> None:
     await start(h, "370")
-    await h.press(SEKRETARIS, "Selesai")
-    await h.press(JAFUNG, "Selesai")
+    await h.press(SEKRETARIS, "Teruskan")
+    await h.press(JAFUNG, "Teruskan")
     await h.document(TIM_A, "data_koperasi.xlsx")
     assert "Langkah 4 adalah pengumpulan data" in h.last(TIM_A)
     async with h.rt.sessions() as s:

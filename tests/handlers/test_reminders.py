@@ -68,7 +68,7 @@ async def test_late_step_is_reminded_repeatedly_in_office_hours_and_stops_when_d
     assert reminder.params["reply_parameters"]["message_id"] > 1  # it answers the live card
     await scan_at(h, wita(24, 9, 0))
     assert len(reminders_to(h, SEKRETARIS)) == 2  # a new working day: one new message
-    await h.press(SEKRETARIS, "Selesai")
+    await h.press(SEKRETARIS, "Teruskan")
     await scan_at(h, wita(24, 12, 0))
     assert len(reminders_to(h, SEKRETARIS)) == 2  # done: no more
 
@@ -94,7 +94,7 @@ async def test_reminder_missed_while_down_is_sent_once(h) -> None:
 
 async def test_superior_is_told_after_twice_the_standard_time(h) -> None:
     await start(h, "370")
-    await h.press(SEKRETARIS, "Selesai")  # step 3 (Jafung, 5 Menit) starts 09:00
+    await h.press(SEKRETARIS, "Teruskan")  # step 3 (Jafung, 5 Menit) starts 09:00
     await scan_at(h, wita(23, 9, 9))
     assert not any("Eskalasi" in t for t in h.sent(SEKRETARIS))
     await scan_at(h, wita(23, 9, 11))
@@ -130,7 +130,7 @@ async def test_kadis_is_reminded_once_only(h) -> None:
 async def test_morning_digest_once_per_day_late_first_and_overview_for_kadis(h) -> None:
     await start(h, "370")
     await start(h, "371")
-    await h.press(SEKRETARIS, "Selesai")  # the newest (371) step 2 done; 370 step 2 late
+    await h.press(SEKRETARIS, "Teruskan")  # the newest (371) step 2 done; 370 step 2 late
     await scan_at(h, wita(24, 7, 29))
     assert not any("Selamat pagi" in t for t in h.sent(SEKRETARIS))
     await scan_at(h, wita(24, 7, 31))

@@ -19,25 +19,31 @@ from bot.sop.loader import SopRegistry
 from bot.sop.model import Kind, SopDefinition
 from bot.workflow.engine import (
     APPROVED,
+    CANCELLED,
     DONE,
     FINISHED,
+    PARAF,
     REVISION,
     RUNNING,
+    SIGNED,
     UPLOADED,
     Action,
     Approve,
     Complete,
     ProcessState,
     RequestRevision,
+    Sign,
     TickBidang,
     Upload,
     WorkflowError,
     act,
     allowed_buttons,
+    cancel,
     start,
 )
 from bot.workflow.events import (
     Event,
+    ProcessCancelled,
     ProcessFinished,
     ProcessStarted,
     RevisionRequested,
@@ -103,6 +109,8 @@ def happy_press(sop: SopDefinition, state: ProcessState) -> tuple[Action, str]:
     step = sop.step(state.current)
     if step.kind is Kind.UNGGAH:
         return Upload(step.no), step.role
+    if step.kind is Kind.TANDA_TANGAN:
+        return Sign(step.no), step.role
     if step.kind.is_review:
         return Approve(step.no), step.role
     if step.kind is Kind.KUMPUL:
@@ -165,10 +173,14 @@ def test_pelaporan_kinerja_runs_from_start_to_finish() -> None:
     p.act(Upload(8), by="tim_kerja")
     assert p.events[-1] == StepActivated(9, "sekretaris", "lanjut")
     p.act(Approve(9), by="sekretaris")
-    assert p.events[-1] == StepActivated(10, "kadis", "lanjut")
-    p.act(Approve(10, note="Ditandatangani"), by="kadis")
     assert p.events == [
-        StepCompleted(10, "kadis", APPROVED, "Ditandatangani"),
+        StepCompleted(9, "sekretaris", PARAF, None),  # the final document is initialled
+        StepActivated(10, "kadis", "lanjut"),
+    ]
+    p.refused(Approve(10), by="kadis", code="wrong_kind")  # a signature needs the document
+    p.act(Sign(10, document_id=7, note="Nomor 000.8/12/100.14"), by="kadis")
+    assert p.events == [
+        StepCompleted(10, "kadis", SIGNED, "Nomor 000.8/12/100.14"),
         StepActivated(11, "tim_kerja", "lanjut"),
     ]
 
@@ -180,7 +192,7 @@ def test_pelaporan_kinerja_runs_from_start_to_finish() -> None:
     assert p.current is None
     assert p.state.outcomes == {
         1: DONE, 2: DONE, 3: DONE, 4: DONE, 5: UPLOADED, 6: APPROVED,
-        7: APPROVED, 8: UPLOADED, 9: APPROVED, 10: APPROVED, 11: DONE,
+        7: APPROVED, 8: UPLOADED, 9: PARAF, 10: SIGNED, 11: DONE,
     }  # fmt: skip
     assert p.state.revision_round == 0
 
@@ -208,7 +220,7 @@ def test_lakip_runs_from_start_to_finish_with_reasons_for_missing_bidang() -> No
     p.act(Upload(5), by="tim_kerja")
     p.act(Approve(6), by="jafung")
     p.act(Approve(7), by="sekretaris")
-    p.act(Approve(8), by="kadis")
+    p.act(Sign(8), by="kadis")
     assert p.events[-1] == StepActivated(9, "jafung", "lanjut")
     p.act(Upload(9), by="jafung")  # surat pengantar
     p.act(Upload(10), by="tim_kerja")  # tanda terima from Bagian Organisasi
@@ -218,8 +230,8 @@ def test_lakip_runs_from_start_to_finish_with_reasons_for_missing_bidang() -> No
     assert p.events[-1] == ProcessFinished(LAKIP.number)
     assert p.state.status == FINISHED
     assert p.state.outcomes == {
-        1: DONE, 2: DONE, 3: DONE, 4: DONE, 5: UPLOADED, 6: APPROVED,
-        7: APPROVED, 8: APPROVED, 9: UPLOADED, 10: UPLOADED, 11: DONE,
+        1: DONE, 2: DONE, 3: DONE, 4: DONE, 5: UPLOADED, 6: PARAF,
+        7: PARAF, 8: SIGNED, 9: UPLOADED, 10: UPLOADED, 11: DONE,
     }  # fmt: skip
 
 
@@ -245,14 +257,14 @@ def test_buttons_offered_follow_the_step_kind() -> None:
     assert set(allowed_buttons(KINERJA, 4)) == {"Complete", "TickBidang"}
     assert allowed_buttons(KINERJA, 5) == ("Upload",)
     assert set(allowed_buttons(KINERJA, 6)) == {"Approve", "RequestRevision"}
-    assert set(allowed_buttons(KINERJA, 10)) == {"Approve", "RequestRevision"}
+    assert set(allowed_buttons(KINERJA, 10)) == {"Sign", "RequestRevision"}
     assert allowed_buttons(KINERJA, 11) == ("Complete",)
 
 
 # --- revisions ---------------------------------------------------------------------------
 
 
-def test_revision_goes_back_to_the_draft_and_returns_to_the_reviewer_who_asked() -> None:
+def test_revision_goes_back_to_the_draft_and_the_new_version_is_reviewed_again() -> None:
     p = Process(KINERJA)
     advance_to(p, 7)
 
@@ -267,20 +279,19 @@ def test_revision_goes_back_to_the_draft_and_returns_to_the_reviewer_who_asked()
     assert p.state.outcomes[7] == REVISION
     assert p.state.revision_round == 1
 
-    # The new version goes straight back to the Sekretaris, not to the Jafung at step 6.
+    # The new version passes the Jafung's review (step 6) again on its way to the Sekretaris.
     assert p.act(Upload(5), by="tim_kerja") == [
         StepCompleted(5, "tim_kerja", UPLOADED, None),
-        StepActivated(7, "sekretaris", "kembali"),
+        StepActivated(6, "jafung", "kembali"),
     ]
-    assert p.current == 7
-    assert p.state.outcomes[6] == APPROVED  # Jafung's earlier approval stands
-
+    assert p.act(Approve(6), by="jafung")[-1] == StepActivated(7, "sekretaris", "kembali")
     p.act(Approve(7), by="sekretaris")
     assert p.current == 8
     assert p.state.outcomes[7] == APPROVED
+    assert p.state.return_to is None
 
 
-def test_signature_step_revision_goes_to_the_final_document_and_back_to_kadis() -> None:
+def test_signature_step_revision_goes_to_the_final_document_and_through_its_paraf() -> None:
     p = Process(KINERJA)
     advance_to(p, 10)
     p.act(RequestRevision(10, "Nomor surat salah"), by="kadis")
@@ -288,19 +299,65 @@ def test_signature_step_revision_goes_to_the_final_document_and_back_to_kadis() 
     assert p.events[-1] == StepActivated(8, "tim_kerja", "revisi")
 
     p.act(Upload(8), by="tim_kerja")
-    assert p.current == 10  # skips the Sekretaris' paraf at step 9
-    p.act(Approve(10), by="kadis")
+    assert p.current == 9  # the Sekretaris initials the new version before the Kadis signs
+    assert p.act(Approve(9), by="sekretaris")[0] == StepCompleted(9, "sekretaris", PARAF, None)
+    assert p.current == 10
+    p.act(Sign(10), by="kadis")
     assert p.current == 11
 
 
-def test_lakip_kadis_revision_skips_the_earlier_reviewers_on_return() -> None:
+def test_lakip_kadis_revision_brings_the_new_draft_through_both_paraf_steps() -> None:
     p = Process(LAKIP)
     advance_to(p, 8)
     p.act(RequestRevision(8, "Perbaiki bab III"), by="kadis")
     assert p.current == 5
     p.act(Upload(5), by="tim_kerja")
-    assert p.current == 8
+    assert p.events[-1] == StepActivated(6, "jafung", "kembali")
+    p.act(Approve(6), by="jafung")
+    assert p.events[-1] == StepActivated(7, "sekretaris", "kembali")
+    p.act(Approve(7), by="sekretaris")
     assert p.events[-1] == StepActivated(8, "kadis", "kembali")
+    assert p.state.outcomes[6] == p.state.outcomes[7] == PARAF
+
+
+def test_a_reviewer_marked_paraf_ulang_false_gets_the_new_version_straight_back() -> None:
+    steps = [
+        s.model_copy(update={"paraf_ulang": False}) if s.no == 8 else s for s in LAKIP.steps
+    ]
+    sop = LAKIP.model_copy(update={"steps": steps})
+    p = Process(sop)
+    advance_to(p, 8)
+    p.act(RequestRevision(8, "Perbaiki bab III"), by="kadis")
+    p.act(Upload(5), by="tim_kerja")
+    assert p.events[-1] == StepActivated(8, "kadis", "kembali")
+
+
+def test_a_paraf_step_asking_for_a_revision_on_the_way_back_takes_over_the_return() -> None:
+    p = Process(LAKIP)
+    advance_to(p, 8)
+    p.act(RequestRevision(8, "Perbaiki bab III"), by="kadis")
+    p.act(Upload(5), by="tim_kerja")
+    p.act(RequestRevision(6, "Tabel 2 keliru"), by="jafung")
+    p.act(Upload(5), by="tim_kerja")
+    assert p.current == 6
+    p.act(Approve(6), by="jafung")
+    p.act(Approve(7), by="sekretaris")
+    assert p.current == 8 and p.state.return_to is None
+
+
+def test_a_running_process_is_cancelled_with_a_reason_and_then_refuses_everything() -> None:
+    p = Process(LAKIP)
+    advance_to(p, 5)
+    with pytest.raises(WorkflowError) as caught:
+        cancel(p.state, "   ")
+    assert caught.value.code == "empty_reason"
+    state, events = cancel(p.state, " Salah memilih SOP ")
+    assert events == [ProcessCancelled(LAKIP.number, 5, "Salah memilih SOP")]
+    assert state.status == CANCELLED and state.current is None
+    with pytest.raises(WorkflowError):
+        act(LAKIP, state, Upload(5), frozenset({"tim_kerja"}))
+    with pytest.raises(WorkflowError):
+        cancel(state, "lagi")
 
 
 def test_every_revision_increments_the_round() -> None:
@@ -319,8 +376,9 @@ def test_every_revision_increments_the_round() -> None:
     assert p.state.revision_round == 3
     assert p.events[1] == RevisionRequested(7, 5, "Revisi ketiga", 3)
 
-    # After the revised upload the process runs on normally: the next upload goes forward.
+    # After the revised upload it passes step 6 again, then runs on normally.
     p.act(Upload(5), by="tim_kerja")
+    p.act(Approve(6), by="jafung")
     p.act(Approve(7), by="sekretaris")
     p.act(Upload(8), by="tim_kerja")
     assert p.current == 9
@@ -437,7 +495,8 @@ def test_process_state_survives_a_json_round_trip_and_runs_on() -> None:
     assert restored.outcomes[7] == REVISION
     # The restored process still remembers who asked for the revision.
     after, _ = act(LAKIP, restored, Upload(5), frozenset({"tim_kerja"}))
-    assert after.current == 7
+    after, _ = act(LAKIP, after, Approve(6), frozenset({"jafung"}))
+    assert after.current == 7 and after.return_to is None
 
 
 def test_a_finished_state_round_trips_too() -> None:
@@ -472,15 +531,17 @@ def test_made_up_pengadaan_sop_runs_start_to_finish_with_a_revision() -> None:
     assert p.current == 2
     assert p.events[-1] == StepActivated(2, "staf", "revisi")
     p.act(Upload(2), by="staf")
-    assert p.current == 5  # back to the KPA; no second review by the PPTK
+    assert p.current == 3  # the PPTK initials the new HPS; the kumpul step is not repeated
+    p.act(Approve(3), by="pptk")
+    assert p.current == 5
     assert p.state.checklist == {"Koperasi": "ada", "Perindustrian": "DPA belum disahkan"}
-    p.act(Approve(5), by="kpa")
+    p.act(Sign(5), by="kpa")
     assert p.events[-1] == StepActivated(6, "pptk", "lanjut")
     p.act(Complete(6), by="pptk")  # disposisi, the last step
 
     assert p.events[-1] == ProcessFinished("000.3.2/999/100.14")
     assert p.state.outcomes == {
-        1: DONE, 2: UPLOADED, 3: APPROVED, 4: DONE, 5: APPROVED, 6: DONE,
+        1: DONE, 2: UPLOADED, 3: PARAF, 4: DONE, 5: SIGNED, 6: DONE,
     }  # fmt: skip
     assert p.state.revision_round == 1
 
@@ -494,9 +555,9 @@ ACTIONS_FOR_KIND: dict[Kind, tuple[type, ...]] = {
     Kind.KUMPUL: (TickBidang, Complete),
     Kind.UNGGAH: (Upload,),
     Kind.PERIKSA: (Approve, RequestRevision),
-    Kind.TANDA_TANGAN: (Approve, RequestRevision),
+    Kind.TANDA_TANGAN: (Sign, RequestRevision),
 }
-ALL_ACTIONS = (Complete, Upload, Approve, RequestRevision, TickBidang)
+ALL_ACTIONS = (Complete, Upload, Approve, Sign, RequestRevision, TickBidang)
 BIDANG_GUESSES = (*BIDANG, "Bidang Fiktif")
 SOP_DUMPS = {sop.number: sop.model_dump() for sop in ALL_SOPS}
 
@@ -536,6 +597,8 @@ def presses(draw: st.DrawFn, sop: SopDefinition, state: ProcessState) -> tuple[A
         return Upload(step_no), roles
     if kind is Approve:
         return Approve(step_no, draw(OTHER_NOTES)), roles
+    if kind is Sign:
+        return Sign(step_no, None, draw(OTHER_NOTES)), roles
     if kind is RequestRevision:
         return RequestRevision(step_no, draw(REVISION_NOTES)), roles
     return TickBidang(step_no, draw(BIDANG_PICKS)), roles
@@ -629,9 +692,17 @@ def test_arbitrary_presses_never_break_the_office_rules(
             expected = step.revisi_ke
             asked_by = old
             revisions += 1
-        elif isinstance(action, Upload) and asked_by is not None:
-            assert old == sop.step(asked_by).revisi_ke
-            expected, asked_by = asked_by, None
+        elif asked_by is not None and old < asked_by:
+            # On the way back: the next review of the same document, then the reviser.
+            target = sop.step(asked_by)
+            between = [
+                s.no
+                for s in sop.steps[old : asked_by - 1]
+                if s.kind.is_review and s.revisi_ke == target.revisi_ke
+            ]
+            expected = between[0] if between and target.paraf_ulang else asked_by
+            if expected == asked_by:
+                asked_by = None
         else:
             expected = old + 1 if old < n else None
         assert new.current == expected, (old, action, new.current)
@@ -660,7 +731,7 @@ def test_arbitrary_presses_never_break_the_office_rules(
         assert set(state.outcomes) == set(range(1, n + 1))
         for s in sop.steps:
             if s.kind.is_review:
-                assert state.outcomes[s.no] == APPROVED, (s.no, state.outcomes)
+                assert state.outcomes[s.no] == review_outcome(sop, s.no), (s.no, state.outcomes)
         if revisions:
             event("finished after a revision")
     assert sop.model_dump() == SOP_DUMPS[sop.number]  # the definition itself is untouched
@@ -681,11 +752,24 @@ def test_right_people_always_finish_whatever_the_revisions(
     presses_made = revisions = 0
     while state.status == RUNNING:
         action, role = happy_press(sop, state)
-        if isinstance(action, Approve) and next(choices, False):
+        if isinstance(action, Approve | Sign) and next(choices, False):
             action = RequestRevision(action.step_no, "Perbaiki")
             revisions += 1
         state, _ = act(sop, state, action, frozenset({role}))
         presses_made += 1
         assert presses_made <= len(sop.steps) + 2 * len(revise)
     assert state.revision_round == revisions
-    assert all(state.outcomes[s.no] == APPROVED for s in sop.steps if s.kind.is_review)
+    assert all(
+        state.outcomes[s.no] == review_outcome(sop, s.no) for s in sop.steps if s.kind.is_review
+    )
+
+
+def review_outcome(sop: SopDefinition, no: int) -> str:
+    """How an agreed review is recorded: a signature, a paraf before one, or an approval."""
+    step = sop.step(no)
+    if step.kind is Kind.TANDA_TANGAN:
+        return SIGNED
+    signed_later = any(
+        s.kind is Kind.TANDA_TANGAN and s.revisi_ke == step.revisi_ke for s in sop.steps[no:]
+    )
+    return PARAF if signed_later else APPROVED

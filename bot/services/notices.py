@@ -1,0 +1,133 @@
+"""What a transition leaves behind besides the new state: closed cards, the notices to
+everyone involved, the disposisi record, and how the actor is named (Plh/Plt)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import texts
+from bot.people import Actor
+from bot.runtime import Runtime
+from bot.services.common import audit, enqueue, latest_document, send, send_document
+from bot.services.views import document_label
+from bot.sop.model import SopDefinition
+from storage.models import Disposition, Outbox, Person, Process, StepInstance
+
+CLOSABLE = ("card", "reminder", "escalation")
+
+
+async def close_cards(session: AsyncSession, now: datetime, si: StepInstance, text: str) -> None:
+    """The step is closed: every copy of its card in every chat (the actor's own, /tugas
+    re-sends, reminder copies, escalations) becomes `text` with no buttons."""
+    # A copy not sent yet will never be needed (one being sent right now is closed below).
+    await session.execute(
+        update(Outbox)
+        .where(
+            Outbox.step_instance_id == si.id,
+            Outbox.status == "pending",
+            Outbox.tag.in_(CLOSABLE),
+            Outbox.claimed_until.is_(None),
+        )
+        .values(status="batal")
+        .execution_options(synchronize_session=False)
+    )
+    chats = (
+        await session.scalars(
+            select(Outbox.chat_id)
+            .where(Outbox.step_instance_id == si.id, Outbox.tag.in_(("card", "escalation")))
+            .distinct()
+        )
+    ).all()
+    for chat in sorted(chats):
+        enqueue(session, now, chat, "close_task", {"text": text}, si.id)
+
+
+def acting_name(sop: SopDefinition, actor: Actor, role: str) -> str:
+    """«Plh. Sekretaris — Budi» when the person acts for someone away, else the name."""
+    if role in actor.standing_in:
+        jenis, _ = actor.standing_in[role]
+        return f"{jenis.capitalize()}. {texts.role_short(sop, role)} — {actor.name}"
+    return actor.name
+
+
+async def involved(session: AsyncSession, process: Process) -> list[Person]:
+    """The starter, everyone who acted, and everyone who was sent a card of it."""
+    people_ids = set(
+        (
+            await session.scalars(
+                select(StepInstance.actor_id).where(
+                    StepInstance.process_id == process.id, StepInstance.actor_id.is_not(None)
+                )
+            )
+        ).all()
+    )
+    people_ids.add(process.starter_id)
+    carded = (
+        select(Outbox.chat_id)
+        .join(StepInstance, StepInstance.id == Outbox.step_instance_id)
+        .where(StepInstance.process_id == process.id, Outbox.tag == "card")
+    )
+    people = (
+        await session.scalars(
+            select(Person).where(
+                or_(Person.id.in_(people_ids), Person.telegram_id.in_(carded)), Person.active
+            )
+        )
+    ).all()
+    return sorted(people, key=lambda p: p.id)
+
+
+async def notify_finished(
+    rt: Runtime, session: AsyncSession, now: datetime, process: Process, sop: SopDefinition
+) -> None:
+    # The final document is the signed one when the SOP has a signature, else the draft.
+    final = await latest_document(session, process.id, ("ttd",)) or await latest_document(
+        session, process.id, ("draft",)
+    )
+    text = texts.finished_text(process.title, sop, now, rt.settings.timezone)
+    if process.nomor_naskah:
+        text += f"\nNomor naskah: {process.nomor_naskah}"
+    for person in await involved(session, process):
+        send(session, now, person.telegram_id, text)
+        if final is not None:
+            send_document(
+                session,
+                now,
+                person.telegram_id,
+                final,
+                f"📄 Dokumen final: {document_label(sop, final)}",
+            )
+
+
+def record_disposition(
+    session: AsyncSession,
+    now: datetime,
+    process: Process,
+    si: StepInstance | None,
+    from_id: int,
+    role: str,
+    to: list[int],
+    instruksi: list[str],
+    catatan: str | None,
+    everyone: bool = False,
+) -> None:
+    """Kept for the lembar disposisi; the named people do this role's work from now on
+    (sent to everyone: the role stays shared, so a holder added later gets it too)."""
+    assignments = {k: v for k, v in (process.assignments or {}).items() if k != role}
+    process.assignments = assignments if everyone else {**assignments, role: to}
+    session.add(
+        Disposition(
+            process_id=process.id,
+            step_instance_id=si.id if si else None,
+            from_person_id=from_id,
+            to_role=role,
+            to_person_ids=to,
+            instruksi=instruksi,
+            catatan=catatan,
+            created_at=now,
+        )
+    )
+    audit(session, now, from_id, "disposisi", process.id, si.step_no if si else 1, role)
