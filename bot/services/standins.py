@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select, update
@@ -202,8 +202,14 @@ async def end_early(
 async def apply(rt: Runtime, session: AsyncSession, now: datetime) -> int:
     """Start the stand-ins whose first day has come and end those whose last day has passed.
     Idempotent and safe with several processes: each edge is a compare-and-set update, so
-    it is carried out (and its messages queued) once. Returns how many edges were done."""
-    today = local_today(rt, now)
+    it is carried out (and its messages queued) once. Returns how many edges were done.
+
+    A day's hand-over happens when the office opens, not at midnight: nobody works in
+    between, and nobody is woken by it."""
+    local = now.astimezone(ZoneInfo(rt.settings.timezone))
+    today = local.date()
+    if local.time() < rt.settings.office_opens:
+        today -= timedelta(days=1)  # still yesterday's arrangement
     rows = (
         await session.scalars(
             select(StandIn)  # ix_stand_ins_open (ended_at, dari)

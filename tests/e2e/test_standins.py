@@ -61,13 +61,14 @@ def _cards_of(user: FakeUser, title: str) -> list[dict]:
 
 
 async def _days_pass(url: str) -> None:
-    """The test cannot wait for midnight: the range is moved to yesterday, which is what the
-    running bot sees once the last day has passed."""
-    yesterday = datetime.now(WITA).date() - timedelta(days=1)
+    """The test cannot wait for the next day: the range is moved two days back, which is
+    what the running bot sees once the last day has passed (whatever the hour: before
+    the office opens it still counts yesterday)."""
+    gone = datetime.now(WITA).date() - timedelta(days=2)
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(update(StandIn).values(dari=yesterday, sampai=yesterday))
+            await conn.execute(update(StandIn).values(dari=gone, sampai=gone))
     finally:
         await engine.dispose()
 

@@ -152,9 +152,10 @@ async def test_the_range_ends_by_itself_and_the_holder_gets_the_work_back(h: Har
     await start(h, "370")
     assert len(cards(h, PLH, 2)) == 1 and cards(h, SEKRETARIS, 2) == []
     assert await tick(h, wita(25, 15, 59)) == 0  # the last day still counts
+    assert await tick(h, datetime(2026, 11, 25, 23, 0, tzinfo=UTC)) == 0  # and its night
     h.clear()
 
-    assert await tick(h, wita(26, 8)) == 1
+    assert await tick(h, wita(26, 8)) == 1  # the office is open on the next day
     back = closed_cards(h, PLH)
     assert len(back) == 1 and "Dikembalikan kepada Sekretaris — Bu Sekretaris" in back[0]
     assert any(
@@ -182,7 +183,10 @@ async def test_a_future_range_starts_on_its_first_day_once(h: Harness, tmp_path)
     assert await tick(h, wita(24, 15)) == 0
     assert h.sent(PLH) == []
 
-    at = datetime(2026, 11, 24, 16, 5, tzinfo=UTC)  # 25 November 00:05 WITA
+    # Not at midnight (nobody is woken by it): when the office opens on the first day.
+    assert await tick(h, datetime(2026, 11, 24, 16, 5, tzinfo=UTC)) == 0  # 25 Nov 00:05
+    assert h.sent(PLH) == []
+    at = datetime(2026, 11, 24, 23, 31, tzinfo=UTC)  # 25 November 07:31 WITA
     h.clock.set(at)
     async with Harness(tmp_path) as other:  # a second bot process on the same database
         other.clock.set(at)
