@@ -136,7 +136,7 @@ async def create(
     admin = await session.scalar(select(Person.id).where(Person.telegram_id == admin_telegram_id))
     label = tx.label(jenis, name, standin.name)
     audit(session, now, admin, "plh_dibuat", detail=_detail(row, label, holder.name))
-    started = dari <= today and await _start(rt, session, now, row)
+    started = dari <= today and await _edge(rt, session, now, row, start=True)
     return Created(row, tx.created(label, holder.name, dari, sampai, started))
 
 
@@ -188,7 +188,11 @@ async def end_early(
     holder, standin = await _people(session, row)
     label = tx.label(row.jenis, role_label(rt, row.role), standin.name)
     started = row.started_at is not None
-    done = await _end(rt, session, now, row) if started else await _mark(session, row, now, False)
+    done = (
+        await _edge(rt, session, now, row, False)
+        if started
+        else await _mark(session, row, now, False)
+    )
     if not done:  # the tick or another admin got there first
         raise ServiceError(tx.not_open(number))
     admin = await session.scalar(select(Person.id).where(Person.telegram_id == admin_telegram_id))
@@ -227,9 +231,9 @@ async def apply(rt: Runtime, session: AsyncSession, now: datetime) -> int:
                 audit(session, now, None, "plh_terlewat", detail=row.role)
                 done += 1
         elif row.sampai < today:
-            done += await _end(rt, session, now, row)
+            done += await _edge(rt, session, now, row, start=False)
         elif row.started_at is None:
-            done += await _start(rt, session, now, row)
+            done += await _edge(rt, session, now, row, start=True)
     return done
 
 
@@ -244,50 +248,31 @@ async def _mark(session: AsyncSession, row: StandIn, now: datetime, start: bool)
     return result.rowcount == 1
 
 
-async def _start(rt: Runtime, session: AsyncSession, now: datetime, row: StandIn) -> bool:
+async def _edge(
+    rt: Runtime, session: AsyncSession, now: datetime, row: StandIn, start: bool
+) -> bool:
+    """Start (or end) a stand-in: hand the open steps over, tell both people, then send
+    the cards to whoever gained them. False when another process had done it already."""
     holder, standin = await _people(session, row)
     role = role_label(rt, row.role)
-    label = tx.label(row.jenis, role, standin.name)
-    moved = await _hand_over(rt, session, now, row, start=True, label=label)
+    label, title = tx.label(row.jenis, role, standin.name), tx.title(row.jenis, role)
+    moved = await _hand_over(rt, session, now, row, start, label, holder)
     if moved is None:
         return False
-    away, given = moved.get(holder.id, []), moved.get(standin.id, [])
-    send(
-        session,
-        now,
-        holder.telegram_id,
-        tx.to_holder_start(label, role, row.dari, row.sampai, len(away)),
-    )
-    send(
-        session,
-        now,
-        standin.telegram_id,
-        tx.to_standin_start(
-            tx.title(row.jenis, role), holder.name, row.dari, row.sampai, len(given)
-        ),
-    )
-    await _send_cards(rt, session, now, standin, given)
-    audit(session, now, None, "plh_mulai", detail=_detail(row, label, holder.name))
-    return True
-
-
-async def _end(rt: Runtime, session: AsyncSession, now: datetime, row: StandIn) -> bool:
-    holder, standin = await _people(session, row)
-    role = role_label(rt, row.role)
-    label = tx.label(row.jenis, role, standin.name)
-    moved = await _hand_over(rt, session, now, row, start=False, label=label, holder=holder)
-    if moved is None:
-        return False
-    back, gone = moved.get(holder.id, []), moved.get(standin.id, [])
-    send(session, now, holder.telegram_id, tx.to_holder_end(label, role, len(back)))
-    send(
-        session,
-        now,
-        standin.telegram_id,
-        tx.to_standin_end(tx.title(row.jenis, role), holder.name, len(gone)),
-    )
-    await _send_cards(rt, session, now, holder, back)
-    audit(session, now, None, "plh_selesai", detail=_detail(row, label, holder.name))
+    of_holder, of_standin = moved.get(holder.id, []), moved.get(standin.id, [])
+    if start:
+        to_holder = tx.to_holder_start(label, role, row.dari, row.sampai, len(of_holder))
+        to_standin = tx.to_standin_start(title, holder.name, row.dari, row.sampai, len(of_standin))
+    else:
+        to_holder = tx.to_holder_end(label, role, len(of_holder))
+        to_standin = tx.to_standin_end(title, holder.name, len(of_standin))
+    send(session, now, holder.telegram_id, to_holder)
+    send(session, now, standin.telegram_id, to_standin)
+    gainer, gained = (standin, of_standin) if start else (holder, of_holder)
+    for si, process in gained:
+        await notify_task(rt, session, now, process, si, sop_of(rt, process), [gainer])
+    action = "plh_mulai" if start else "plh_selesai"
+    audit(session, now, None, action, detail=_detail(row, label, holder.name))
     return True
 
 
@@ -311,7 +296,7 @@ async def _hand_over(
     row: StandIn,
     start: bool,
     label: str,
-    holder: Person | None = None,
+    holder: Person,
 ) -> Moved | None:
     """Mark the edge, then move every open step of the role whose recipients changed:
     the copies of its card in the chat of whoever lost it are closed with a line saying
@@ -345,9 +330,8 @@ async def _hand_over(
             if start:
                 text = tx.moved_card(process.title, step.no, step.short, label, row.sampai)
             else:
-                who = holder.name if holder else "-"
                 role = texts.role_name(sop, row.role)
-                text = tx.returned_card(process.title, step.no, step.short, role, who)
+                text = tx.returned_card(process.title, step.no, step.short, role, holder.name)
             await _close_in_chat(session, now, si, was[pid].telegram_id, text)
             moved.setdefault(pid, []).append((si, process))
         for pid in now_for.keys() - was.keys():
@@ -373,17 +357,6 @@ async def _close_in_chat(
         .execution_options(synchronize_session=False)
     )
     enqueue(session, now, chat, "close_task", {"text": text}, si.id)
-
-
-async def _send_cards(
-    rt: Runtime,
-    session: AsyncSession,
-    now: datetime,
-    person: Person,
-    steps: list[tuple[StepInstance, Process]],
-) -> None:
-    for si, process in steps:
-        await notify_task(rt, session, now, process, si, sop_of(rt, process), [person])
 
 
 # --- reading ------------------------------------------------------------------------------------
