@@ -142,6 +142,10 @@ async def on_events(
     """After a transition: the lembar disposisi goes to the starter once the disposisi has
     reached the first step that is not a disposisi; at the end, whoever archives gets the
     archive ZIP and the riwayat, and the starter the riwayat."""
+    lembar = any(isinstance(e, StepActivated) and _ends_disposisi(sop, e.step_no) for e in events)
+    finished = any(isinstance(e, ProcessFinished) for e in events)
+    if not (lembar or finished):
+        return  # most transitions: no query at all
     starter = await session.scalar(
         select(Person.telegram_id).where(Person.id == process.starter_id)
     )
