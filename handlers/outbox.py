@@ -29,6 +29,7 @@ from bot import texts
 from bot.bounds import MAX_CAPTION, MAX_TEXT, fit
 from bot.runtime import Runtime
 from bot.services.common import enqueue
+from handlers import outage
 from handlers.common import markup
 from handlers.record_delivery import send_made
 from storage.models import Inbox, Outbox, Person
@@ -47,6 +48,7 @@ async def deliver(app: Application) -> int:
         return 0
     sent = 0
     async with lock:
+        await _record_unrecorded(app)  # before any claim: never send those again
         while True:
             app.bot_data["outbox_again"] = False
             rows = await _claim(app.bot_data["rt"])
@@ -168,8 +170,28 @@ async def _send(app: Application, row: Outbox) -> bool:
         retry_in, error = min(2.0 ** (row.attempts + 1), 300.0), f"{type(exc).__name__}: {exc}"
     except (OSError, ValueError) as exc:
         permanent, error = True, f"{type(exc).__name__}: {exc}"
-    await _record(rt, row, message_id, error, retry_in, permanent, bug)
+    try:
+        await _record(rt, row, message_id, error, retry_in, permanent, bug)
+    except outage.DATABASE_DOWN as exc:
+        if error is None:  # Telegram took it: keep the result, record it once the database is back
+            _unrecorded(app)[row.id] = (row, message_id)
+        outage.of(app).held_send(row.id, exc)
+        raise
     return error is None
+
+
+def _unrecorded(app: Application) -> dict[int, tuple[Outbox, int | None]]:
+    """Sends Telegram accepted whose row could not be marked sent (the database went away):
+    recorded before this process claims anything again, so its lease running out never
+    makes it send them twice."""
+    return app.bot_data.setdefault("outbox_unrecorded", {})
+
+
+async def _record_unrecorded(app: Application) -> None:
+    waiting = _unrecorded(app)
+    for outbox_id, (row, message_id) in list(waiting.items()):
+        await _record(app.bot_data["rt"], row, message_id, None, None, False)
+        del waiting[outbox_id]
 
 
 def _seconds(value: object) -> float:

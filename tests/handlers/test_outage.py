@@ -11,10 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from bot.app import PROCESS, tick
+from bot.services.common import enqueue
 from handlers import inbox
 from handlers.common import BotContext
 from handlers.outbox import deliver
-from storage.models import Heartbeat
+from storage.models import Heartbeat, Outbox
 from tests.handlers.harness import Harness
 from tests.handlers.test_flow import JAFUNG, KADIS, SEKRETARIS, register, start
 
@@ -105,3 +106,30 @@ def _text(update_id: int, uid: int, text: str) -> dict[str, Any]:
 
 def _user(uid: int) -> dict[str, Any]:
     return {"id": uid, "is_bot": False, "first_name": f"User{uid}"}
+
+
+async def test_a_message_telegram_took_as_the_database_went_away_is_not_sent_again(
+    h: Harness,
+) -> None:
+    async with h.rt.sessions.begin() as s:
+        enqueue(s, h.clock.now(), JAFUNG, "send_message", {"text": "Berkas sudah lengkap."})
+    db = Flaky(h.rt.sessions)
+    h.rt.sessions = db
+    real = h.request.do_request
+
+    async def accepted_then_cut(url: str, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        answer = await real(url, *args, **kwargs)
+        if url.endswith("/sendMessage"):
+            db.down = True  # Telegram took it; marking the row sent will fail
+        return answer
+
+    h.request.do_request = accepted_then_cut  # type: ignore[method-assign]
+    with pytest.raises(OperationalError):
+        await deliver(h.app)
+    db.down = False
+    h.clock.advance(seconds=h.settings.outbox_lease_seconds + 1)  # its claim has run out
+    await deliver(h.app)
+    assert h.sent(JAFUNG).count("Berkas sudah lengkap.") == 1
+    async with h.rt.sessions() as s:
+        row = await s.scalar(select(Outbox).where(Outbox.chat_id == JAFUNG))
+    assert row is not None and row.status == "sent" and row.message_id is not None
