@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import event, inspect, text
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.orm import Session
 
 from storage.models import AuditLog
@@ -60,7 +60,7 @@ def _chain_new_rows(session: Session, _context: object, _instances: object) -> N
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK})
-    elif conn.dialect.name == "sqlite":
+    elif conn.dialect.name == "sqlite" and not _writing(conn):
         # A write takes SQLite's single write lock until commit, so no other writer can
         # append between reading the head and inserting after it.
         conn.execute(text("UPDATE audit_log SET id = id WHERE 0"))
@@ -72,6 +72,16 @@ def _chain_new_rows(session: Session, _context: object, _instances: object) -> N
             prev, row.at, row.person_id, row.process_id, row.step_no, row.action, row.detail
         )
         prev = row.hash
+
+
+def _writing(conn: Connection) -> bool:
+    """Whether this SQLite transaction already holds the write lock: Python's sqlite3 opens
+    a transaction only with a write (an action has marked its update handled by then), so
+    the extra statement is needed only when the audit row is the first write."""
+    try:
+        return bool(conn.connection.dbapi_connection._connection.in_transaction)  # type: ignore[union-attr]
+    except AttributeError:  # another driver: take the lock to be sure
+        return False
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from bot.services.common import audit
+from bot.services.common import audit, enqueue
 from storage.audit_chain import GENESIS, row_hash
 from storage.db import alembic_config, make_engine, make_sessions, upgrade
 from tests.dbs import database_url_for, ensure_database, rows
@@ -60,6 +60,9 @@ async def chained(tmp_path) -> str:
         for i in range(3):
             async with sessions.begin() as session:
                 now = T0 + timedelta(minutes=10 * i + n)
+                if n % 2:  # the audit row is not the transaction's first write
+                    enqueue(session, now, n, "send_message", {"text": "x"})
+                    await session.flush()
                 audit(session, now, None, "aktif", None, n, f"penulis {n} ronde {i}")
                 audit(session, now, None, "selesai", None, n, None)
 
