@@ -24,7 +24,7 @@ from bot.people import Actor
 from bot.records import archive, charts, pdf
 from bot.records.model import ProcessHistory
 from bot.runtime import Runtime
-from bot.services import records
+from bot.services import lembar, records
 from bot.services.common import Reply, ServiceError, audit, enqueue, sop_of
 from bot.sop.model import Kind, SopDefinition
 from bot.texts import PROCESS_NOT_FOUND
@@ -193,7 +193,7 @@ async def make(rt: Runtime, payload: dict[str, Any]) -> Made:
                 return _made(record, process, kept.path)
         now = rt.clock.now()
         history = await records.history(rt, session, process, sop, now)
-        form = await records.lembar(rt, session, process, sop)
+        form = await lembar.build(rt, session, process, sop)
     if record in ("riwayat_pdf", "riwayat_png"):
         pdf_data, png = await asyncio.to_thread(render_riwayat, history)
         data, ext = (png, "png") if record == "riwayat_png" else (pdf_data, "pdf")

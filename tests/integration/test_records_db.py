@@ -24,7 +24,7 @@ from bot.clock import FakeClock
 from bot.config import Settings
 from bot.people import add_person
 from bot.runtime import Runtime
-from bot.services import record_files, records, rekap
+from bot.services import lembar, record_files, records, rekap
 from bot.services.common import audit, enqueue
 from storage.db import make_engine, make_sessions, upgrade
 from storage.models import Document, Outbox, Process, RevisionNote, StepInstance
@@ -194,7 +194,7 @@ async def test_riwayat_shows_working_time_revisions_documents_and_the_chain_head
 
 async def test_lembar_disposisi_names_who_forwarded_to_whom(rt) -> None:  # type: ignore[no-untyped-def]
     async with rt.sessions() as s:
-        form = await records.lembar(rt, s, await s.get(Process, 1), rt.sops.get(LAKIP))
+        form = await lembar.build(rt, s, await s.get(Process, 1), rt.sops.get(LAKIP))
     hops = [(e.from_name, e.to_names, e.to_role) for e in form.entries]
     assert hops == [
         ("Pak Kadis", ["Bu Sekretaris"], "Sekretaris"),
