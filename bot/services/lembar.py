@@ -99,8 +99,9 @@ def office_fields(
     they are empty."""
     by_step = {d.step_instance_id: d for d in dispositions}
     entries = []
-    for entry, si_id in zip(form.entries, entry_steps, strict=True):
-        d = by_step.get(si_id)
+    for i, (entry, si_id) in enumerate(zip(form.entries, entry_steps, strict=True)):
+        # The first disposisi, given with /mulai, is recorded before its step exists.
+        d = by_step.get(si_id) or (by_step.get(None) if i == 0 else None)
         if d is None:
             entries.append(entry)
             continue

@@ -23,6 +23,7 @@ OUTCOMES = {
 ACTIONS = {  # audit actions as an auditor reads them
     "mulai": "Proses dimulai",
     "aktif": "Langkah aktif",
+    "disposisi": "Disposisi diberikan",
     "selesai": "Langkah selesai",
     "disetujui": "Disetujui",
     "diunggah": "Dokumen diunggah",

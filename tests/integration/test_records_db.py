@@ -309,3 +309,35 @@ def test_periods_people_can_type() -> None:
     for bad in (["2026-13"], ["kemarin"], ["2026-03-15..2026-03-01"]):
         with pytest.raises(Exception, match="/rekap"):
             rekap.parse_args(rt, bad, now)
+
+
+async def test_the_office_fields_of_issue_9_fill_the_form(rt) -> None:  # type: ignore[no-untyped-def]
+    """Nomor agenda, sifat and a disposisi's named recipients and instruksi (the
+    `dispositions` table) take the place of what the steps alone can tell."""
+    from bot.records.pdf import lembar_pdf
+    from storage.models import Disposition
+
+    async with rt.sessions.begin() as s:
+        process = await s.get(Process, 1)
+        process.nomor_agenda, process.sifat = "370/007/2026", "sangat_segera"
+        hop = await s.scalar(select(StepInstance).where(StepInstance.step_no == 2))
+        s.add(
+            Disposition(
+                process_id=1,
+                step_instance_id=hop.id,
+                from_person_id=2,
+                to_role="jafung",
+                to_person_ids=[3],
+                instruksi=["Segera diproses", "Koordinasikan"],
+                catatan="Paling lambat Jumat.",
+                created_at=hop.finished_at,
+            )
+        )
+    async with rt.sessions() as s:
+        form = await lembar.build(rt, s, await s.get(Process, 1), rt.sops.get(LAKIP))
+    assert form.entries[1].instruksi == ["Segera diproses", "Koordinasikan"]
+    assert form.entries[1].catatan == "Paling lambat Jumat."
+    assert form.entries[0].instruksi == []  # the others keep what the steps say
+    text = pdf_text(lembar_pdf(form))
+    assert "370/007/2026" in text and "[X] Sangat Segera" in text and "[ ] Segera" in text
+    assert "• Segera diproses" in text
