@@ -54,6 +54,7 @@ async def cmd_rekap(update: Update, context: BotContext) -> None:
     except ServiceError as exc:
         await say(update, context, exc.message)
         return
+    await say(update, context, t.REKAP_WORKING)  # the files take a few seconds
     async with rt.sessions() as session:
         result = await rekap.compute(rt, session, sops, period, now)
     if not result.processes:

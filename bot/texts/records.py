@@ -188,7 +188,7 @@ REKAP_USAGE = (
     "atau /rekap 2026-01-01..2026-06-30."
 )
 REKAP_EMPTY = "Tidak ada proses pada periode tersebut."
-REKAP_SENT = "📊 Rekap sedang dikirim."
+REKAP_WORKING = "⏳ Rekap sedang disiapkan; berkasnya menyusul dalam beberapa detik."
 REKAP_SUMMARY = "Ringkasan per SOP"
 REKAP_STEP_HEAD = (
     "Langkah",

@@ -212,3 +212,13 @@ def test_archive_zip_lists_every_part_and_the_events_csv() -> None:
         ]
         steps = list(csv.reader(io.StringIO(zf.read("langkah.csv").decode("utf-8-sig"))))
         assert len(steps) == 1 + len(h.steps) and steps[2][-1] == "ya"  # the late round
+
+
+def test_recap_png_has_one_bar_per_step_and_marks_those_over_the_standard() -> None:
+    bars = [charts.Bar(f"370 L{n} Langkah {n}", 40.0 * n, None, 40.0 * n > 100) for n in (1, 2, 3)]
+    png = charts.recap_png("Rekap 2026", bars)
+    image = Image.open(io.BytesIO(png))
+    image.load()
+    assert image.size == charts.chart_size(3) == (1000, 280)
+    colours = {c for _, c in image.convert("RGB").getcolors(1_000_000)}
+    assert (0xC0, 0x39, 0x2B) in colours and (0x2E, 0x8B, 0x57) in colours  # 120% and 40%
