@@ -1,0 +1,5 @@
+import sys
+
+from scripts.fault.main import main
+
+sys.exit(main())
