@@ -218,7 +218,9 @@ def lembar_pdf(form: LembarDisposisi) -> bytes:
         sifat,
     )
     doc.set_font("DejaVu", "", 9)
-    with doc.table(col_widths=(40, 150), line_height=6, first_row_as_headings=False) as table:
+    with doc.table(
+        col_widths=(40, 150), line_height=6, first_row_as_headings=False, text_align="LEFT"
+    ) as table:
         for label, value in zip(t.LEMBAR_FIELDS, values, strict=True):
             row = table.row()
             row.cell(label, style=FontFace(emphasis="BOLD"))
