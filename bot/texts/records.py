@@ -297,6 +297,8 @@ def arsip_caption(process_id: int, title: str, files: int) -> str:
 
 
 def verify_ok(rows: int, head_id: int | None, head_hash: str) -> str:
+    if head_id is None:
+        return "OK: log audit masih kosong."
     return f"OK: {rows} baris log audit utuh. Kepala rantai: baris #{head_id}, {head_hash}"
 
 
