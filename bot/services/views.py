@@ -77,17 +77,21 @@ async def task_view(
             if mine is not None and mine[0].round == si.round:
                 revised_for_me = mine[0].note
     instruksi: list[str] = []
+    catatan = None
     if step.no > 1 and sop.step(step.no - 1).kind is Kind.DISPOSISI:
-        instruksi = list(
-            await session.scalar(
-                select(Disposition.instruksi)
+        row = (
+            await session.execute(
+                select(Disposition.instruksi, Disposition.catatan)
                 .join(StepInstance, StepInstance.id == Disposition.step_instance_id)
                 .where(Disposition.process_id == process.id, StepInstance.step_no == step.no - 1)
                 .order_by(Disposition.id.desc())
                 .limit(1)
             )
-            or []
-        )
+        ).first()
+        if row is not None:
+            instruksi = list(row[0] or [])
+            # The Kadis's own catatan is the arahan, shown on its own line already.
+            catatan = row[1] if step.no > 2 else None
     claimer = None
     if si.claimed_by is not None:
         claimer = await session.scalar(select(Person.name).where(Person.id == si.claimed_by))
@@ -96,6 +100,7 @@ async def task_view(
         nomor_agenda=process.nomor_agenda,
         sifat=process.sifat or "biasa",
         instruksi=instruksi,
+        disposisi_note=catatan,
         claimed_by=claimer,
         process_id=process.id,
         title=process.title,

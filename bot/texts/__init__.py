@@ -194,6 +194,7 @@ class TaskView:
     nomor_agenda: str | None = None
     sifat: str = "biasa"
     instruksi: list[str] = field(default_factory=list)  # of the disposisi that sent it here
+    disposisi_note: str | None = None  # its catatan
     claimed_by: str | None = None  # "🙋 Saya kerjakan" pressed by this person
 
 
@@ -206,8 +207,12 @@ def task_text(view: TaskView) -> str:
         agenda_line(view.nomor_agenda, view.sifat),
         f"Langkah {step.no}: {step.short}",
     ]
-    if view.instruksi:
-        lines.append(f"📌 Instruksi: {fit('; '.join(view.instruksi), 110, '')}")
+    if view.instruksi or view.disposisi_note:
+        said = "; ".join(view.instruksi)
+        if view.disposisi_note:
+            said = f"{said} · «{view.disposisi_note}»" if said else f"«{view.disposisi_note}»"
+        more = more_notes(view.process_id) if view.disposisi_note else ""
+        lines.append(f"📌 Instruksi: {fit(said, 140, more)}")
     if step.kind is Kind.DISPOSISI and view.arahan:
         lines.append(f"🗒 Arahan: {fit(view.arahan, 110, more_notes(view.process_id))}")
     if view.revision:

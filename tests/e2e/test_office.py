@@ -80,7 +80,7 @@ async def test_a_claimed_shared_step_reminds_only_the_claimer(server: FakeBotApi
         await ani.wait_for(
             lambda m: (
                 m["message_id"] == ani_card["message_id"]
-                and "Dikerjakan oleh Pak Budi" in m["text"]
+                and "Dikerjakan oleh Budi" in m["text"]
                 and not _labels(m)
             )
         )
@@ -108,7 +108,10 @@ async def test_a_cancelled_process_leaves_no_live_button(server: FakeBotApi, tmp
             told = await user.wait_for_text("⛔ Proses #1", timeout=20)
             assert "Salah memilih SOP" in told["text"]
         await jaf.wait_for(lambda m: "⛔ Proses dibatalkan." in (m.get("text") or ""))
-        await asyncio.sleep(1.0)  # the last closing edits
+        for _ in range(40):  # the last closing edits, paced at ~1 message/s per chat
+            if not live_buttons_anywhere(server):
+                break
+            await asyncio.sleep(0.25)
         assert live_buttons_anywhere(server) == []
         status = await rows(
             bot.env["DATABASE_URL"], "select status, cancelled_reason from processes"

@@ -46,7 +46,9 @@ async def mulai(kadis: FakeUser, sop: str, title_button: str, sifat: str = "Bias
         await kadis.press(None, f"{title_button} {datetime.now(WITA).year}")  # one tap
     else:
         await kadis.send(title_button)  # or typed
-    await kadis.press(await kadis.wait_for_text("Sifat disposisi"), sifat)
+    # The live question: an earlier /mulai's one has lost its buttons.
+    ask = await kadis.wait_for(lambda m: "Sifat disposisi" in (m.get("text") or "") and _labels(m))
+    await kadis.press(ask, sifat)
     await kadis.wait_for_text("Tulis arahan")
     await kadis.send("Mohon segera disusun sesuai Surat Edaran Sekda.")
     await kadis.wait_for_text("Surat Edaran")
