@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.people import add_person
-from storage.models import Disposition, Outbox, Process, StepInstance
 from handlers.common import CALLBACK_PREFIX
+from storage.models import Disposition, Outbox, Process, StepInstance
 from tests.handlers.harness import Harness
 from tests.handlers.test_flow import JAFUNG, KADIS, SEKRETARIS, TIM_A, TIM_B, register, start
 
