@@ -5,6 +5,7 @@ does not import the command handlers (which import the outbox)."""
 from __future__ import annotations
 
 import logging
+import os
 
 from telegram import Message
 from telegram.ext import Application
@@ -17,6 +18,8 @@ from bot.texts import records as t
 from storage.models import Outbox
 
 log = logging.getLogger(__name__)
+UPLOAD_CLOUD = 50 * 1024 * 1024  # what a bot may upload through the cloud Bot API
+UPLOAD_LOCAL = 2000 * 1024 * 1024  # through a self-hosted server in --local mode
 
 
 async def send_made(app: Application, row: Outbox) -> Message:
@@ -34,6 +37,11 @@ async def send_made(app: Application, row: Outbox) -> Message:
                 "record %s of process %s failed", payload.get("record"), payload.get("process_id")
             )
             return await app.bot.send_message(row.chat_id, t.RECORD_FAILED)
+    size = os.path.getsize(made.path)
+    if size > (UPLOAD_LOCAL if rt.settings.telegram_local_mode else UPLOAD_CLOUD):
+        # Telegram would refuse it; it stays kept under FILES_DIR for the admin.
+        text = t.too_big_to_send(made.file_name, size, made.path)
+        return await app.bot.send_message(row.chat_id, fit(text, MAX_TEXT))
     caption = fit(made.caption, MAX_CAPTION) or None
     with open(made.path, "rb") as fh:
         if made.photo:

@@ -309,6 +309,7 @@ def verify_broken(message: str, rows_before: int) -> str:
 def verify_head_missing(prefix: str) -> str:
     return f"RUSAK: kepala rantai {prefix}… tidak ditemukan; baris setelahnya mungkin dihapus."
 
+
 RECORD_FAILED = (
     "Maaf, berkas rekaman proses gagal dibuat; admin sudah dapat melihatnya di log. "
     "Silakan coba lagi nanti."
@@ -324,3 +325,10 @@ def help_lines(may_rekap: bool) -> list[str]:
     if may_rekap:
         lines.append("/rekap [SOP] [periode] — rekap evaluasi SOP (XLSX dan grafik)")
     return lines
+
+
+def too_big_to_send(name: str, size: int, path: str) -> str:
+    return (
+        f"🗂 {name} ({size / 1048576:.0f} MB) melebihi batas unggah Telegram untuk bot. "
+        f"Berkas tersimpan di server ({path}); mohon minta admin menyalinnya."
+    )
