@@ -101,9 +101,11 @@ class Run:
         await self.h.text(uid, text)
         self._end(event)
 
-    async def document(self, uid: int, name: str) -> None:
-        event = self._start(uid, f"> mengirim file {name}")
-        await self.h.document(uid, name, sample(name, f"{name}-{len(self.events)}"))
+    async def document(self, uid: int, name: str, caption: str | None = None) -> None:
+        said = f" dengan keterangan «{caption}»" if caption else ""
+        event = self._start(uid, f"> mengirim file {name}{said}")
+        data = sample(name, f"{name}-{len(self.events)}")
+        await self.h.document(uid, name, data, caption=caption)
         self._end(event)
 
     async def photo(self, uid: int) -> None:
@@ -283,14 +285,18 @@ async def play(h: Harness) -> Run:
     await run.text(KADIS, "/mulai")
     await run.press(KADIS, "LAKIP")
     await run.press(KADIS, "Tahun 2026")
+    await run.press(KADIS, "Segera")
     await run.text(KADIS, "Segera disusun sesuai Surat Edaran Sekda, paling lambat akhir bulan.")
     await run.document(KADIS, "surat_edaran_lakip.pdf")
     await run.scan(wita(23, 9, 20))  # step 2 (5 Menit) was due 09:05
     run.mark(wita(23, 9, 25))
-    await run.press(SEKRETARIS, "Selesai")
+    await run.press(SEKRETARIS, "Pilih penerima")
+    await run.press(SEKRETARIS, "Untuk ditindaklanjuti")
+    await run.press(SEKRETARIS, "Kirim disposisi")
     run.mark(wita(23, 9, 40))
-    await run.press(JAFUNG, "Selesai")
+    await run.press(JAFUNG, "Teruskan ke semua")
     run.mark(wita(23, 11))
+    await run.press(TIM_A, "Saya kerjakan")
     for bidang in h.settings.bidang:
         await run.press(TIM_A, bidang)
     await run.press(TIM_A, "Selesai")
@@ -307,8 +313,13 @@ async def play(h: Harness) -> Run:
     await run.text(KADIS, "Mohon lengkapi tabel capaian kinerja dan analisis efisiensi anggaran.")
     run.mark(wita(24, 14))
     await run.document(TIM_A, "draft_lakip_v2.pdf")
+    run.mark(wita(24, 14, 30))
+    await run.press(JAFUNG, "Setuju")  # the new version is initialled again
+    run.mark(wita(24, 14, 45))
+    await run.press(SEKRETARIS, "Setuju")
     run.mark(wita(24, 15))
-    await run.press(KADIS, "Setuju")
+    await run.press(KADIS, "Tanda tangani")
+    await run.document(KADIS, "lakip_2026_ttd.pdf", caption="000.8.3.3/125/100.14")
     # Wednesday: the surat pengantar, the tanda terima and the archive.
     run.mark(wita(25, 9))
     await run.document(JAFUNG, "surat_pengantar_lakip.pdf")

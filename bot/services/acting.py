@@ -36,7 +36,7 @@ from bot.services.notices import (
 )
 from bot.services.own_words import prepared_note
 from bot.services.views import (
-    buttons_for,
+    card_buttons,
     make_step_tokens,
     notify_task,
     step_tokens,
@@ -198,7 +198,10 @@ async def press_step(
                 rt, session, now, actor, si, process, engine.TickBidang(si.step_no, tok.arg or "")
             )
             view, _ = await task_view(rt, session, process, si, sop)
-            buttons = buttons_for(await step_tokens(session, si.id), view.checklist, view.bidang)
+            # The same buttons as before the tick: 🙋 while shared, ↩️ for the claimer.
+            shared = si.claimed_by is None and len(await recipients(session, si, now)) > 1
+            tokens = await step_tokens(session, si.id)
+            buttons = card_buttons(tokens, view, shared, si.claimed_by is not None)
             audit(session, now, actor.id, "centang", process.id, si.step_no, tok.arg)
             return Reply(
                 f"✅ {tok.arg} ditandai sudah masuk.",
@@ -347,11 +350,13 @@ async def revise(
         revision_doc_file=file,
     )
     await clear_prompt(session, now, actor)
-    target = sop.step(si.step_no).revisi_ke
-    return Reply(
-        f"✏️ Revisi dikirim. Langkah {target} dikerjakan ulang; setelah versi baru diunggah, "
-        f"dokumen kembali kepada Bapak/Ibu."
-    )
+    step = sop.step(si.step_no)
+    between = [
+        texts.role_short(sop, s.role)
+        for s in sop.steps[(step.revisi_ke or step.no) : step.no - 1]
+        if step.paraf_ulang and s.kind.is_review and s.revisi_ke == step.revisi_ke
+    ]
+    return Reply(texts.revision_sent(step.revisi_ke or step.no, between))
 
 
 async def cancel_prompt(session: AsyncSession, now: datetime, actor: Actor) -> Reply:

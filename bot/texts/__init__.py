@@ -300,6 +300,8 @@ OUTCOME_LABELS = {
 def outcome_label(step: Step, outcome: str, note: str | None = None) -> str:
     if outcome == "revisi":
         return "✏️ Revisi diminta"
+    if outcome == "ditandatangani":  # its note is the nomor naskah
+        return f"🖋 Ditandatangani, nomor naskah {note}," if note else "🖋 Ditandatangani"
     label = OUTCOME_LABELS.get((step.kind.value, outcome), "✅ Selesai")
     return f"{label} dengan catatan" if note else label
 
@@ -427,6 +429,14 @@ def signed_received(no: int, nomor: str | None) -> str:
 ASK_CANCEL_REASON = "Tulis alasan pembatalan proses #{id} {title} dalam satu pesan."
 CANCEL_WHO = "Maaf, proses hanya dapat dibatalkan oleh pemulainya, Kepala Dinas, atau admin."
 CANCEL_USAGE = "Tulis nomor prosesnya, mis. /batalkan 12. Nomor proses ada di /status."
+
+
+def revision_sent(target: int, paraf_by: list[str]) -> str:
+    again = f" diparaf ulang oleh {', '.join(paraf_by)}, lalu" if paraf_by else ""
+    return (
+        f"✏️ Revisi dikirim. Langkah {target} dikerjakan ulang; versi barunya{again} "
+        "kembali kepada Bapak/Ibu."
+    )
 
 
 def cancelled_card(title: str, no: int, short: str) -> str:
