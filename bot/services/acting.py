@@ -28,13 +28,13 @@ from bot.services.common import (
     set_prompt,
 )
 from bot.services.notices import (
-    acting_name,
     close_cards,
     involved,
     notify_finished,
     record_disposition,
 )
 from bot.services.own_words import prepared_note
+from bot.services.standins import acting_label
 from bot.services.views import (
     card_buttons,
     make_step_tokens,
@@ -90,7 +90,7 @@ async def apply_events(
                 current_si.next_reminder_at = current_si.escalate_at = None
                 audit(session, now, actor_id, outcome, process.id, no, note)
                 step = sop.step(no)
-                who = acting_name(sop, actor, step.role) if actor else "sistem"
+                who = acting_label(sop, actor, step.role) if actor else "sistem"
                 label = texts.outcome_label(step, outcome, note)
                 closed = texts.outcome_text(process.title, step, label, who, now, tz)
                 await close_cards(session, now, current_si, closed)
@@ -137,7 +137,7 @@ async def apply_events(
                     step = sop.step(current_si.step_no)
                     text = texts.cancelled_card(process.title, step.no, step.short)
                     await close_cards(session, now, current_si, text)
-                who = acting_name(sop, actor, "") if actor else "sistem"
+                who = acting_label(sop, actor, "") if actor else "sistem"
                 text = texts.cancelled_text(process.id, process.title, who, reason, now, tz)
                 for person in await involved(session, process):
                     send(session, now, person.telegram_id, text)

@@ -24,6 +24,7 @@ from bot.services.common import (
     sop_of,
 )
 from bot.services.views import card_buttons, notify_task, step_tokens, task_view
+from bot.sop.model import SopDefinition
 from storage.models import Person, Process, StepInstance
 
 
@@ -83,15 +84,21 @@ def may_move(rt: Runtime, actor: Actor, process: Process, si: StepInstance) -> b
     return False
 
 
-async def ask_move(
-    rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, si_id: int
-) -> Reply:
+async def _movable(
+    rt: Runtime, session: AsyncSession, actor: Actor, si_id: int
+) -> tuple[StepInstance, Process, SopDefinition]:
     si, process = await load_step(session, si_id)
     if si.finished_at is not None:
         raise ServiceError(texts.UNKNOWN_BUTTON)
     if not may_move(rt, actor, process, si):
         raise ServiceError(texts.MOVE_WHO)
-    sop = sop_of(rt, process)
+    return si, process, sop_of(rt, process)
+
+
+async def ask_move(
+    rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, si_id: int
+) -> Reply:
+    si, _, sop = await _movable(rt, session, actor, si_id)
     current = {p.id for p in await recipients(session, si, now)}
     people = [p for p in await holders(session, si.role, now) if p.id not in current]
     if not people:
@@ -110,12 +117,7 @@ async def ask_move(
 
 async def move(rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, arg: str) -> Reply:
     si_id, person_id = (int(x) for x in arg.split(":"))
-    si, process = await load_step(session, si_id)
-    if si.finished_at is not None:
-        raise ServiceError(texts.UNKNOWN_BUTTON)
-    if not may_move(rt, actor, process, si):
-        raise ServiceError(texts.MOVE_WHO)
-    sop = sop_of(rt, process)
+    si, process, sop = await _movable(rt, session, actor, si_id)
     target = await session.get(Person, person_id)
     if target is None or not target.active:
         raise ServiceError(texts.MOVE_NO_ONE)

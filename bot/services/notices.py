@@ -9,7 +9,6 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
-from bot.people import Actor
 from bot.runtime import Runtime
 from bot.services.common import audit, enqueue, latest_document, send, send_document
 from bot.services.views import document_label
@@ -43,14 +42,6 @@ async def close_cards(session: AsyncSession, now: datetime, si: StepInstance, te
     ).all()
     for chat in sorted(chats):
         enqueue(session, now, chat, "close_task", {"text": text}, si.id)
-
-
-def acting_name(sop: SopDefinition, actor: Actor, role: str) -> str:
-    """«Plh. Sekretaris — Budi» when the person acts for someone away, else the name."""
-    if role in actor.standing_in:
-        jenis, _ = actor.standing_in[role]
-        return f"{jenis.capitalize()}. {texts.role_short(sop, role)} — {actor.name}"
-    return actor.name
 
 
 async def involved(session: AsyncSession, process: Process) -> list[Person]:
