@@ -34,8 +34,10 @@ test: $(VENV)/.dev
 	  $(BIN)/python -m pytest tests/handlers tests/integration tests/e2e; \
 	fi
 
+# The whole stack against a bare PTB bot, the digest, memory and the due-scan (~10 min);
+# BENCH_ARGS for a quick look, e.g. make bench BENCH_ARGS="--reps 1 --seconds 2".
 bench: $(VENV)/.dev
-	$(BIN)/python bench/due_scan.py
+	$(BIN)/python -m bench.stack $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV)
