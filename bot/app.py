@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from telegram import BotCommand, BotCommandScopeChat
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, Application, ContextTypes
+from telegram.ext import Application, ContextTypes
 from telegram.request import BaseRequest
 
 import handlers
@@ -20,6 +20,7 @@ from bot.services import reminders
 from handlers import inbox, outage
 from handlers.common import BotContext
 from handlers.outbox import deliver
+from handlers.pacing import PacedLimiter
 
 log = logging.getLogger(__name__)
 PROCESS = f"{socket.gethostname()}:{os.getpid()}"[:100]  # this process's heartbeat row
@@ -81,12 +82,12 @@ def build_app(rt: Runtime, request: BaseRequest | None = None, *, jobs: bool = T
         .base_file_url(s.telegram_file_base_url)
         .local_mode(s.telegram_local_mode)
         .context_types(ContextTypes(context=BotContext))
-        # Paces bursts to Telegram's global limits; 429s are retried by the outbox itself.
-        .rate_limiter(AIORateLimiter(max_retries=0))
         .concurrent_updates(False)
         .updater(None)  # updates come through our durable inbox (handlers/inbox.py)
         .post_init(_post_init)
     )
+    if s.send_pacing:  # per bot and per chat; 429s are retried by the outbox itself
+        builder = builder.rate_limiter(PacedLimiter())
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     app = builder.build()

@@ -20,7 +20,7 @@ import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from telegram import ReplyParameters
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application
@@ -29,13 +29,17 @@ from bot import texts
 from bot.bounds import MAX_CAPTION, MAX_TEXT, fit
 from bot.runtime import Runtime
 from bot.services.common import enqueue
-from handlers import outage
+from handlers import outage, pacing
 from handlers.common import markup
 from handlers.record_delivery import send_made
 from storage.models import Inbox, Outbox, Person
 
 log = logging.getLogger(__name__)
 BATCH = 200
+BULK_TAGS = ("digest", "reminder", "escalation")  # paced after anything interactive
+BULK_BATCH = 30  # bulk rows per pass: about a second at Telegram's 30 messages/s
+_bulk = Outbox.tag.in_(BULK_TAGS)
+_interactive = or_(Outbox.tag.is_(None), Outbox.tag.not_in(BULK_TAGS))
 UNORDERED = ("close_orphans",)
 ORPHAN_SCAN = 20  # message ids below a re-sent card that may hold its unrecorded twin
 
@@ -68,11 +72,25 @@ async def _claim(rt: Runtime) -> list[Outbox]:
     # the lease runs out (so keep it longer than the slowest send, shorter than patience).
     lease = timedelta(seconds=rt.settings.outbox_lease_seconds)
     async with rt.sessions.begin() as session:
-        pending = (
-            await session.scalars(
-                select(Outbox).where(Outbox.status == "pending").order_by(Outbox.id).limit(BATCH)
-            )
-        ).all()
+        # Interactive rows first; bulk ones (the digest, reminders) about a second's worth
+        # per pass at Telegram's pace, so what a person's action queued meanwhile goes next.
+        pending = sorted(
+            [
+                *await session.scalars(
+                    select(Outbox)
+                    .where(Outbox.status == "pending", _interactive)
+                    .order_by(Outbox.id)
+                    .limit(BATCH)
+                ),
+                *await session.scalars(
+                    select(Outbox)
+                    .where(Outbox.status == "pending", _bulk)
+                    .order_by(Outbox.id)
+                    .limit(BULK_BATCH)
+                ),
+            ],
+            key=lambda row: row.id,
+        )
         # Per chat in order, but housekeeping (closing a twin's buttons) never holds up the
         # messages behind it, nor waits behind them.
         due: list[Outbox] = [row for row in pending if row.method in UNORDERED]
@@ -95,6 +113,7 @@ async def _claim(rt: Runtime) -> list[Outbox]:
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount == 1:
+                row.lease_until = now + lease  # type: ignore[attr-defined]
                 # A lease that ran out without a record, or a time-out: the send may have
                 # gone through, so a card sent now may have an unrecorded twin.
                 # Remembered until the row is recorded as sent, whatever fails in between.
@@ -115,6 +134,48 @@ async def deliver_now(app: Application, rows: list[Outbox]) -> None:
 
 
 async def _send(app: Application, row: Outbox) -> bool:
+    bulk = row.tag in BULK_TAGS
+    limiter = app.bot.rate_limiter
+    tokens = pacing.BULK.set(bulk), pacing.PACED.set(False)
+    try:
+        if isinstance(limiter, pacing.PacedLimiter):
+            # Wait for Telegram's pace first, then make sure the claim did not run out
+            # meanwhile (another process would send the row too), then send at once.
+            chat = str(row.chat_id)
+            await limiter.turn(chat, bulk=bulk)
+            if not await _still_claimed(app.bot_data["rt"], row):
+                limiter.release(chat)
+                return False
+            pacing.PACED.set(True)
+        return await _attempt(app, row)
+    finally:
+        pacing.BULK.reset(tokens[0])
+        pacing.PACED.reset(tokens[1])
+
+
+async def _still_claimed(rt: Runtime, row: Outbox) -> bool:
+    """Our claim on the row has a second left, or is extended now (compare-and-set);
+    False if it ran out and another process took the row over."""
+    now = rt.clock.now()
+    until = getattr(row, "lease_until", None) or row.claimed_until
+    if until is None or until - now > timedelta(seconds=1):
+        return True
+    longer = now + timedelta(seconds=rt.settings.outbox_lease_seconds)
+    async with rt.sessions.begin() as session:
+        result = await session.execute(
+            update(Outbox)
+            .where(Outbox.id == row.id, Outbox.status == "pending", Outbox.claimed_until == until)
+            .values(claimed_until=longer)
+            .execution_options(synchronize_session=False)
+        )
+    if result.rowcount != 1:
+        log.info("outbox %s was taken over while it waited its turn", row.id)
+        return False
+    row.lease_until = longer  # type: ignore[attr-defined]
+    return True
+
+
+async def _attempt(app: Application, row: Outbox) -> bool:
     rt: Runtime = app.bot_data["rt"]
     bot = app.bot
     message_id: int | None = None

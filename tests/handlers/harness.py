@@ -134,6 +134,7 @@ class Harness:
             "database_url": database_url_for(tmp_path),
             "files_dir": tmp_path / "files",
             "admin_ids": [1],
+            "send_pacing": False,  # no flood limits here; tests/handlers/test_pacing.py
             "_env_file": None,
         } | settings
         self.settings = Settings(**values)
