@@ -131,6 +131,13 @@ class StepInstance(Base):
     # "🙋 Saya kerjakan" on a shared step: only the claimer acts and is reminded.
     claimed_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
 
+    # The digest reads the first few open steps by deadline (per role, and late ones for
+    # the Kadis) and counts them over these, never every open step.
+    __table_args__ = (
+        Index("ix_step_instances_open_role", "role", "finished_at", "deadline_at"),
+        Index("ix_step_instances_open_deadline", "finished_at", "deadline_at"),
+    )
+
 
 class Document(Base):
     """A version of a document; a new version is a new row and a new file, never an overwrite."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +26,7 @@ from bot.services import common as svc
 from bot.services import views
 from bot.sop.model import Kind
 from bot.timefmt import span
-from bot.workflow.engine import ProcessState
+from bot.workflow.engine import RUNNING, ProcessState
 from storage.models import DigestRun, Person, PersonRole, Process, StepInstance
 
 BATCH = 100
@@ -105,18 +105,27 @@ async def _due(session: AsyncSession, column, now: datetime):  # type: ignore[no
     ).all()
 
 
+def next_reminder(
+    rt: Runtime, process: Process, si: StepInstance, now: datetime
+) -> datetime | None:
+    """The cadence, in one place: when a late step is reminded next (None: never again)."""
+    if not rt.calendar.is_open(now):
+        return rt.calendar.next_open(now)  # never at night or on a holiday: then, not now
+    if _top_role(rt, process, si.role):
+        return None  # the Kadis is reminded once; the rest goes to the digest
+    every = rt.settings.reminder_interval_minutes
+    if process.sifat == "sangat_segera":
+        every /= 2  # «Sangat Segera» doubles the cadence (issue 9)
+    return rt.calendar.next_open(now + rt.every(every))
+
+
 async def _reminders(rt: Runtime, session: AsyncSession, now: datetime) -> int:
     rows = await _due(session, StepInstance.next_reminder_at, now)
     queued = 0
     for si, process in rows:
         old = si.next_reminder_at
         sending = rt.calendar.is_open(now)
-        if not sending:
-            nxt = rt.calendar.next_open(now)  # never at night or on a holiday
-        elif _top_role(rt, process, si.role):
-            nxt = None  # the Kadis is reminded once; the rest goes to the digest
-        else:
-            nxt = rt.calendar.next_open(now + rt.every(rt.settings.reminder_interval_minutes))
+        nxt = next_reminder(rt, process, si, now)
         claimed = await session.execute(
             update(StepInstance)
             .where(StepInstance.id == si.id, StepInstance.next_reminder_at == old)
@@ -176,7 +185,10 @@ async def _escalations(rt: Runtime, session: AsyncSession, now: datetime) -> int
 
 
 async def digest(rt: Runtime, session: AsyncSession, now: datetime) -> int:
-    """Once per working day, inside the window after DIGEST_TIME, for everyone at once."""
+    """Once per working day, inside the window after DIGEST_TIME, for everyone at once.
+
+    Reads a few rows per role (the first `SHOWN` open steps by deadline, and counts over an
+    index), never every open step: the tick that writes it costs O(people), not O(steps)."""
     tz = ZoneInfo(rt.settings.timezone)
     local = now.astimezone(tz)
     opens = local.replace(
@@ -191,14 +203,6 @@ async def digest(rt: Runtime, session: AsyncSession, now: datetime) -> int:
     day = local.date().isoformat()
     if await session.scalar(select(DigestRun.person_id).where(DigestRun.day == day).limit(1)):
         return 0  # today's digest is written (by us earlier, or by another process)
-    open_rows = (
-        await session.execute(
-            select(StepInstance, Process)
-            .join(Process, Process.id == StepInstance.process_id)
-            .where(StepInstance.finished_at.is_(None))
-            .order_by(StepInstance.deadline_at)
-        )
-    ).all()
     people = (
         await session.execute(
             select(Person, PersonRole.role)
@@ -210,23 +214,81 @@ async def digest(rt: Runtime, session: AsyncSession, now: datetime) -> int:
     for person, role in people:
         roles_of.setdefault(person.id, (person, set()))[1].add(role)
     top_roles = {r.code for sop in rt.sops.all() for r in sop.roles if r.superior is None}
-    names = await _holder_names(session, now, {si.role for si, _ in open_rows})
+    waiting = {
+        role: await _open_of_role(session, role)
+        for role in {r for _, roles in roles_of.values() for r in roles}
+    }
+    overview = await _overview(session, now)
+    shown = {si.role for rows, _ in waiting.values() for si, _ in rows}
+    shown |= {si.role for rows in overview[:2] for si, _ in rows}
+    names = await _holder_names(session, now, shown)
     queued = 0
     for person_id, (person, roles) in roles_of.items():
         # Everyone is marked, so a task that arrives later today triggers nothing.
         session.add(DigestRun(day=day, person_id=person_id, created_at=now))
-        mine = [(si, p) for si, p in open_rows if si.role in roles]
+        mine = sorted(
+            (row for r in roles for row in waiting[r][0]), key=lambda row: row[0].deadline_at
+        )[:SHOWN]
+        count = sum(waiting[r][1] for r in roles)
         is_top = bool(roles & top_roles)  # the Kadis also sees who is late everywhere
-        if not mine and not (is_top and open_rows):
+        if not count and not (is_top and overview[2]):
             continue
-        text = _digest_text(rt, now, person, roles, mine, open_rows if is_top else [], names)
+        text = _digest_text(
+            rt, now, person, roles, (mine, count), overview if is_top else None, names
+        )
         buttons = None
-        if mine:
+        if count:
             token = await svc.add_token(session, now, "tugas", person_id=person_id)
             buttons = [[("📋 Buka tugas saya", token)]]
-        svc.send(session, now, person.telegram_id, text, buttons)
+        svc.send(session, now, person.telegram_id, text, buttons, tag="digest")
         queued += 1
     return queued
+
+
+SHOWN = 8  # lines per list in the digest
+_OPEN = StepInstance.finished_at.is_(None)
+
+
+def _steps_with_process():  # type: ignore[no-untyped-def]
+    return select(StepInstance, Process).join(Process, Process.id == StepInstance.process_id)
+
+
+async def _open_of_role(session: AsyncSession, role: str):  # type: ignore[no-untyped-def]
+    """The first open steps of a role by deadline, and how many it has open."""
+    first = (
+        await session.execute(
+            _steps_with_process()
+            .where(_OPEN, StepInstance.role == role)
+            .order_by(StepInstance.deadline_at)
+            .limit(SHOWN)
+        )
+    ).all()
+    count = await session.scalar(
+        select(func.count()).select_from(StepInstance).where(_OPEN, StepInstance.role == role)
+    )
+    return first, count or 0
+
+
+async def _overview(session: AsyncSession, now: datetime):  # type: ignore[no-untyped-def]
+    """For the top of the chain: the first late steps and how many, the first running
+    processes and how many (counts over indexes; lists of a few rows)."""
+    late_q = _steps_with_process().where(_OPEN, StepInstance.deadline_at < now)
+    late = (await session.execute(late_q.order_by(StepInstance.deadline_at).limit(SHOWN))).all()
+    late_count = await session.scalar(
+        select(func.count()).select_from(StepInstance).where(_OPEN, StepInstance.deadline_at < now)
+    )
+    first = (
+        await session.execute(
+            _steps_with_process().where(_OPEN).order_by(StepInstance.deadline_at).limit(4 * 5)
+        )
+    ).all()
+    running: dict[int, tuple] = {}
+    for si, p in first:
+        running.setdefault(p.id, (si, p))
+    running_count = await session.scalar(
+        select(func.count()).select_from(Process).where(Process.status == RUNNING)
+    )
+    return late, list(running.values())[:5], running_count or 0, late_count or 0
 
 
 async def _holder_names(session: AsyncSession, now: datetime, roles: set[str]) -> dict[str, str]:
@@ -235,13 +297,14 @@ async def _holder_names(session: AsyncSession, now: datetime, roles: set[str]) -
     }
 
 
-def _digest_text(rt, now, person, roles, mine, everything, names) -> str:  # type: ignore[no-untyped-def]
+def _digest_text(rt, now, person, roles, mine, overview, names) -> str:  # type: ignore[no-untyped-def]
     """One screen: what waits for this person, who is late (the Kadis), how much runs."""
     tz = rt.settings.timezone
     lines = [texts.digest_greeting(now, tz, texts.salutation(person, roles))]
-    if mine:
-        lines += ["", f"Menunggu Bapak/Ibu ({len(mine)}):"]
-        for si, p in mine[:8]:
+    rows, count = mine
+    if count:
+        lines += ["", f"Menunggu Bapak/Ibu ({count}):"]
+        for si, p in rows:
             sop = rt.sops.get(p.sop_number)
             label = sop.step(si.step_no).short if sop else f"Langkah {si.step_no}"
             when_ = (
@@ -250,19 +313,20 @@ def _digest_text(rt, now, person, roles, mine, everything, names) -> str:  # typ
                 else f"tenggat {texts.short_when(si.deadline_at, tz)}"
             )
             lines.append(f"• #{p.id} {texts.fit(p.title, 40)} · L{si.step_no} {label} — {when_}")
-    late = [(si, p) for si, p in everything if si.deadline_at < now]
+    if overview is None:
+        return "\n".join(lines)
+    late, running, running_count, late_count = overview
     if late:
-        lines += ["", f"Terlambat ({len(late)}):"]
-        for si, p in late[:8]:
+        lines += ["", f"Terlambat ({late_count}):"]
+        for si, p in late:
             who = names.get(si.role, "-")
             lines.append(
                 f"• #{p.id} {texts.fit(p.title, 40)} · Langkah {si.step_no} di {who} — "
                 f"{late_by(rt, si, now)}"
             )
-    if everything:
-        running = {p.id: (si, p) for si, p in everything}
-        lines += ["", f"Berjalan: {len(running)} proses · {len(late)} langkah terlambat"]
-        for si, p in list(running.values())[:5]:
+    if running_count:
+        lines += ["", f"Berjalan: {running_count} proses · {late_count} langkah terlambat"]
+        for si, p in running:
             lines.append(
                 f"• #{p.id} {texts.fit(p.title, 40)} · Langkah {si.step_no} di "
                 f"{names.get(si.role, '-')}"
