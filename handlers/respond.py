@@ -15,8 +15,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import event, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 from telegram import Update
 from telegram.error import NetworkError, RetryAfter, TelegramError
@@ -27,7 +29,7 @@ from bot.people import PeopleError
 from bot.services.common import Reply, ServiceError, enqueue
 from handlers import inbox
 from handlers.common import BotContext
-from handlers.outbox import deliver, deliver_now
+from handlers.outbox import UNORDERED, deliver, deliver_now
 from storage.models import Outbox
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ async def act(update: Update, context: BotContext, work: Work) -> Reply | None:
             reply = await work(session, now)
             if reply is not None:
                 rows = _queue_replies(session, now, update, context, reply)
+            rows, others = await _own_rows(session, now, update, context, rows)
     except inbox.AlreadyHandled:
         return None
     except (ServiceError, PeopleError) as exc:
@@ -66,8 +69,54 @@ async def act(update: Update, context: BotContext, work: Work) -> Reply | None:
         except TelegramError as exc:  # the toast is a courtesy; the outcome is saved
             log.info("could not answer callback: %s", exc)
     await deliver_now(context.application, rows)
-    kick_outbox(context)
+    if others:
+        kick_outbox(context)
     return reply
+
+
+@event.listens_for(Session, "transient_to_pending")
+def _remember_queued(session: Session, obj: object) -> None:
+    """Every outbox row an action queues, in order (see `_own_rows`)."""
+    if isinstance(obj, Outbox):
+        session.info.setdefault("queued", []).append(obj)
+
+
+async def _own_rows(
+    session: AsyncSession, now: datetime, update: Update, context: BotContext, replies: list
+) -> tuple[list[Outbox], bool]:
+    """What the action queued for the person who acted goes out right after commit with the
+    replies (claimed here: no claim round trip, no wait for the sender), unless older
+    messages to them still wait (their order comes first). Says whether anything was queued
+    for anyone else (then the sender is kicked)."""
+    chat = update.effective_chat
+    queued = session.sync_session.info.pop("queued", [])
+    extra = [
+        row
+        for row in queued
+        if chat is not None
+        and row.chat_id == chat.id
+        and row.method not in UNORDERED
+        and row not in replies
+    ]
+    others = len(extra) + len(replies) < len(queued)
+    if not extra:
+        return list(replies), others
+    await session.flush()
+    waiting = await session.scalar(
+        select(Outbox.id)
+        .where(
+            Outbox.chat_id == chat.id,  # type: ignore[union-attr]
+            Outbox.status == "pending",
+            Outbox.id < min(row.id for row in extra),
+        )
+        .limit(1)
+    )
+    if waiting is not None:
+        return list(replies), True  # the sender delivers them in order
+    until = now + timedelta(seconds=context.rt.settings.outbox_lease_seconds)
+    for row in extra:
+        row.claimed_until = until
+    return [*replies, *extra], others
 
 
 def _queue_replies(
