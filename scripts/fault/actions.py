@@ -116,9 +116,12 @@ class Actions:
         async def answer() -> object:
             return await self.until(what, done)
 
-        if v.kind in ("disposisi", "tugas") or v.outcome == "disetujui":
+        if v.kind in ("disposisi", "tugas") or v.outcome in ("disetujui", "paraf"):
             button = "Selesai" if v.outcome == "selesai" else "Setuju"
             return [Action(f"{label} {button}", v.actor, lambda: press(button), answer, True)]
+
+        if v.outcome == "ditandatangani":
+            return self._sign(run, v, what, label, press, done)
 
         if v.kind == "kumpul":
             out = []
@@ -192,4 +195,28 @@ class Actions:
         return [
             Action(f"{label} Revisi", v.actor, lambda: press("Revisi"), prompt),
             Action(f"{label} catatan revisi ({how})", v.actor, revise_note, note_answer, True),
+        ]
+
+    def _sign(self, run: ProcessRun, v: Visit, what: str, label: str, press, done):  # type: ignore[no-untyped-def]
+        """Tanda tangani, then the signed PDF (its caption the nomor naskah): the final
+        document everyone gets at the end."""
+        user = self.user(v.actor)
+        signed = sample("ttd.pdf", f"{run.title} ditandatangani")
+        run.final = signed
+
+        def asks_pdf(m: Msg) -> bool:
+            return not _text(m).startswith("📋") and "pdf naskah" in _text(m).lower()
+
+        async def pdf_prompt() -> object:
+            return await self.until(f"{what}: prompt", lambda: self.fresh(v.actor, asks_pdf))
+
+        async def upload() -> None:
+            await user.send_document(signed, "naskah_ttd.pdf", caption=f"000.8.3.3/{v.no}/100.14")
+
+        async def upload_answer() -> object:
+            return await self.until_after_upload(what, v.actor, upload, done)
+
+        return [
+            Action(f"{label} Tanda tangani", v.actor, lambda: press("Tanda tangani"), pdf_prompt),
+            Action(f"{label} naskah bertanda tangan (PDF)", v.actor, upload, upload_answer, True),
         ]

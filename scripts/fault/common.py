@@ -28,7 +28,7 @@ LATE_WAITS = 2  # after a lost update, WAIT this many times more to tell late fr
 KADIS, SEK, JAF, ANI, BUDI = 101, 102, 103, 104, 105
 TIM = (ANI, BUDI)
 HOLDERS = {"kadis": (KADIS,), "sekretaris": (SEK,), "jafung": (JAF,), "tim_kerja": TIM}
-OUTCOMES = ("selesai", "diteruskan", "diunggah", "disetujui", "revisi")
+OUTCOMES = ("selesai", "diteruskan", "diunggah", "disetujui", "paraf", "ditandatangani", "revisi")
 CARD, SELESAI, FINAL = "task card", "'Proses selesai'", "final document"
 
 Msg = dict[str, Any]

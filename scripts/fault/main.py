@@ -119,7 +119,10 @@ async def main_async(
     extra_rounds = 0
     calls_before = 0
     async with FakeBotApi(token=TOKEN, username="sop_samarinda_bot") as server:
-        bot = BotProcess(server, tmp, **LEASES)  # replaced by launch()'s
+        # With several processes a claim must outlast the slowest send (the client's 5 s
+        # time-out), or another process takes the row over while the first is still sending.
+        leases = LEASES if processes == 1 else {**LEASES, "OUTBOX_LEASE_SECONDS": "6"}
+        bot = BotProcess(server, tmp, **leases)  # replaced by launch()'s
         run = FaultRun(server, bot, tmp, db, verbose)
         sup = run.sup = Supervisor(run, random.Random(seed * 7919 + 1))
 
@@ -131,9 +134,9 @@ async def main_async(
 
         plans = [p for r in range(1, rounds + 1) for p in plan_round(r)]
         try:
-            run.bots[0] = await launch(server, tmp, **LEASES, DATABASE_URL=url)
+            run.bots[0] = await launch(server, tmp, **leases, DATABASE_URL=url)
             for n in range(2, processes + 1):
-                worker = Worker(server, tmp, **LEASES, DATABASE_URL=url)
+                worker = Worker(server, tmp, **leases, DATABASE_URL=url)
                 worker.log = tmp / f"bot{n}.log"
                 worker.start()
                 run.bots.append(worker)

@@ -15,7 +15,15 @@ class SopPlan:
     name: str
     steps: dict[int, tuple[str, str]]  # no -> (role, kind); step 1 is done by /mulai
     revisi: dict[int, int]  # reviewer step -> the step that is redone
-    drafts: tuple[int, ...]  # uploads stored as "draft": the last one is the final document
+    drafts: tuple[int, ...]  # uploads stored as "draft" (the signed PDF is the final document)
+
+    def is_paraf(self, no: int) -> bool:
+        """A review of a document that a later step signs: approving it is a paraf."""
+        return self.steps[no][1] == "periksa" and any(
+            kind == "tanda_tangan" and self.revisi.get(later) == self.revisi.get(no)
+            for later, (_, kind) in self.steps.items()
+            if later > no
+        )
 
 
 LAKIP = SopPlan(
@@ -83,13 +91,20 @@ class ProcessRun:
 def plan_process(rng: random.Random, sop: SopPlan, title: str) -> ProcessRun:
     at = rng.choice(sorted(sop.revisi))
     back = sop.revisi[at]
-    order = [*range(2, at + 1), back, *range(at, len(sop.steps) + 2)]
+    # The new version goes back to the reviewer who asked through the reviews of the same
+    # document in between (they initial it again), so what is signed is what was initialled.
+    again = [no for no in range(back + 1, at) if sop.revisi.get(no) == back]
+    order = [*range(2, at + 1), back, *again, *range(at, len(sop.steps) + 2)]
     seen: Counter[int] = Counter()
     visits = []
     for no in order:
         role, kind = sop.steps[no]
-        if kind in ("periksa", "tanda_tangan"):
-            outcome = "revisi" if no == at and not seen[no] else "disetujui"
+        if kind in ("periksa", "tanda_tangan") and no == at and not seen[no]:
+            outcome = "revisi"
+        elif kind == "tanda_tangan":
+            outcome = "ditandatangani"  # closed by sending the signed PDF
+        elif kind == "periksa":
+            outcome = "paraf" if sop.is_paraf(no) else "disetujui"
         else:
             outcome = "diunggah" if kind == "unggah" else "selesai"
         actor = rng.choice(TIM) if role == "tim_kerja" else HOLDERS[role][0]
