@@ -7,8 +7,8 @@ own chat, or the bot as a whole, has used its allowance:
 
 * `Pacer` is the arithmetic, pure (time is an argument): a sliding window of `per_bot`
   messages per `window` seconds for the bot, and a token bucket per chat (`chat_burst`
-  messages at once, refilled at `chat_rate` per second). Both keep a small margin under
-  Telegram's figures, so jitter between our clock and theirs never costs a 429.
+  messages at once, refilled at `chat_rate` per second), both counted from when a call
+  returns, so jitter between our clock and theirs never costs a 429.
 * `PacedLimiter` plugs it into python-telegram-bot (a `BaseRateLimiter`): every call that
   posts into a chat waits its turn; a call made while `BULK` is set (the outbox sets it for
   the digest, reminders and escalations) yields to any interactive message that is ready.
@@ -54,7 +54,9 @@ class Pacer:
     let go at once may reach Telegram spread over a few hundred milliseconds)."""
 
     per_bot: int = 30
-    window: float = 1.05  # Telegram's second, plus a margin for clock and network jitter
+    # Telegram's second (+10 ms): counted from our side's end of each call, which is after
+    # Telegram stamped it, so network jitter can only make us early-safe, never late.
+    window: float = 1.01
     chat_burst: float = 3.0
     chat_rate: float = 0.95  # per second, a little under Telegram's one
     _ended: deque[float] = field(default_factory=deque)  # calls that returned, in the window
