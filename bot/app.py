@@ -16,7 +16,7 @@ from telegram.request import BaseRequest
 import handlers
 from bot import ops, texts
 from bot.runtime import Runtime
-from bot.services import reminders
+from bot.services import reminders, standins
 from handlers import inbox, outage
 from handlers.common import BotContext
 from handlers.outbox import deliver
@@ -40,6 +40,14 @@ async def tick(context: BotContext) -> None:
         return
     except Exception:  # one bad row must not stop the outbox below
         log.exception("reminder scan failed")
+    try:  # Plh/Plt starting or ending today: hand the open tasks over
+        async with rt.sessions.begin() as session:
+            await standins.apply(rt, session, now)
+    except outage.DATABASE_DOWN as exc:
+        down.failed_tick(exc)
+        return
+    except Exception:
+        log.exception("stand-in scan failed")
     try:
         await deliver(app)
         async with rt.sessions.begin() as session:

@@ -26,6 +26,7 @@ from bot.services.common import (
     new_instance,
     send,
     set_prompt,
+    sop_of,
 )
 from bot.services.notices import (
     close_cards,
@@ -306,6 +307,11 @@ async def answer_step_prompt(
                 raise ServiceError(texts.EMPTY_CATATAN)
             approve = prompt.kind == "catatan_setuju"
             action = (engine.Approve if approve else engine.Complete)(si.step_no, note=text)
+            sop = sop_of(rt, process)
+            if not approve and si.step_no < len(sop.steps):  # a disposisi to everyone, noted
+                nxt = sop.step(si.step_no + 1).role
+                to = [p.id for p in await holders(session, nxt, now)]
+                record_disposition(session, now, process, si, actor.id, nxt, to, [], text, True)
             await act_on_step(rt, session, now, actor, si, process, action)
             await clear_prompt(session, now, actor)
             done = "disetujui" if approve else "selesai"

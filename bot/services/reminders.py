@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
-from bot.people import holders
+from bot.people import holders, recipients
 from bot.runtime import Runtime
 from bot.services import common as svc
 from bot.services import views
@@ -134,7 +134,7 @@ async def _reminders(rt: Runtime, session: AsyncSession, now: datetime) -> int:
         )
         if claimed.rowcount != 1 or not sending:
             continue
-        people = await holders(session, si.role, now)
+        people = await recipients(session, si, now)
         await remind(rt, session, now, process, si, people)
         svc.audit(session, now, None, "pengingat", process.id, si.step_no)
         queued += len(people)
@@ -160,7 +160,7 @@ async def _escalations(rt: Runtime, session: AsyncSession, now: datetime) -> int
         if superior is None or sop.role(superior).superior is None:
             continue  # the top of the chain reads late items in the daily digest
         step = sop.step(si.step_no)
-        names = ", ".join(p.name for p in await holders(session, si.role, now)) or "-"
+        names = ", ".join(p.name for p in await recipients(session, si, now)) or "-"
         text = texts.escalation_text(
             process.title,
             process.id,
@@ -177,7 +177,8 @@ async def _escalations(rt: Runtime, session: AsyncSession, now: datetime) -> int
             status = await svc.add_token(
                 session, now, "status", arg=str(process.id), person_id=person.id
             )
-            buttons = [[("🔔 Ingatkan", nudge), ("📋 Status", status)]]
+            move = await svc.add_token(session, now, "alihkan", arg=str(si.id), person_id=person.id)
+            buttons = [[("🔔 Ingatkan", nudge), ("📋 Status", status)], [("👤 Alihkan", move)]]
             svc.send(session, now, person.telegram_id, text, buttons, si.id, tag="escalation")
             queued += 1
         svc.audit(session, now, None, "eskalasi", process.id, si.step_no, superior)

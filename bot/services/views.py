@@ -192,7 +192,7 @@ def buttons_for(
 
 
 _TOKENS_BY_KIND: dict[Kind, tuple[str, ...]] = {
-    Kind.DISPOSISI: ("teruskan", "disposisi", "rincian"),
+    Kind.DISPOSISI: ("teruskan", "disposisi", "catatan", "rincian"),
     Kind.TUGAS: ("selesai", "ambil", "lepas", "rincian"),
     Kind.UNGGAH: ("ambil", "lepas", "rincian"),
     Kind.KUMPUL: ("selesai", "ambil", "lepas", "rincian"),

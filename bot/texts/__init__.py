@@ -143,6 +143,9 @@ COMMANDS = [
     ("status", "Status proses SOP"),
     ("mulai", "Mulai proses SOP baru (Kadis/admin)"),
     ("batalkan", "Batalkan proses: /batalkan NOMOR (pemulai, Kadis, admin)"),
+    ("riwayat", "Riwayat proses (PDF dan grafik): /riwayat NOMOR"),
+    ("arsip", "Daftar tanda terima arsip"),
+    ("rekap", "Rekap evaluasi SOP (Kadis, Sekretaris, admin)"),
     ("bantuan", "Bantuan dan daftar perintah"),
 ]
 ADMIN_COMMANDS = [

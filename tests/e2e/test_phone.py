@@ -64,7 +64,7 @@ async def test_a_run_on_the_phone_is_short_quiet_and_current(server: FakeBotApi,
         # Said in his own words, with one open task: its buttons come back.
         await jaf.send("Baik, segera saya koordinasikan dengan Tim Kerja.")
         offer = await jaf.wait_for_text("Pesan Bapak/Ibu")
-        assert "✅ Selesai" in _labels(offer) and "📝 Jadikan catatan" in _labels(offer)
+        assert "📨 Teruskan ke semua" in _labels(offer) and "📝 Jadikan catatan" in _labels(offer)
         await jaf.press(offer, "Jadikan catatan")
         await jaf.wait_for_text("Catatan disiapkan")
         await jaf.press(offer, "Teruskan")
@@ -115,7 +115,7 @@ async def test_a_run_on_the_phone_is_short_quiet_and_current(server: FakeBotApi,
         await sek.press(await step(sek, 9), "✅ Setuju")
         sign = await step(kadis, 10)
         _short(sign)
-        await kadis.press(sign, "Setuju")
+        await kadis.send_document(sample("lkj_ttd.pdf", "ttd"), "lkj_ttd.pdf")
         await ani.press(await step(ani, 11), "Selesai")
         await kadis.wait_for_text("Proses selesai", timeout=20)
 

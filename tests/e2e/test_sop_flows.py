@@ -58,14 +58,17 @@ async def mulai(kadis: FakeUser, sop: str, title_button: str, sifat: str = "Bias
     await kadis.wait_for_text("Disposisi diberikan", timeout=20)
 
 
+VIEW_ONLY = {"📋 Buka tugas saya", "📄 Riwayat"}  # open what is there then; never an action
+
+
 def live_buttons_anywhere(server: FakeBotApi) -> list[tuple[int, str]]:
     """Messages in any chat that still have buttons (after a finished run: none may, but
-    the digest's 📋 Buka tugas saya, which opens whatever is open then)."""
+    views such as the digest's 📋 Buka tugas saya or /status's 📄 Riwayat)."""
     return [
         (user.id, (m.get("text") or "")[:60])
         for user in server.users
         for m in server.delivered(user.id)
-        if _labels(m) and _labels(m) != ["📋 Buka tugas saya"]
+        if _labels(m) and not set(_labels(m)) <= VIEW_ONLY
     ]
 
 

@@ -155,3 +155,20 @@ async def test_cancel_asks_a_reason_then_closes_every_card_and_tells_everyone(
         assert [(r.chat_id, r.payload["text"][:40]) for r in live.all()] == []
     await h.text(KADIS, "/batalkan 1")
     assert "sudah tidak berjalan" in h.last(KADIS)
+
+
+async def test_sangat_segera_doubles_the_reminder_cadence(h: Harness) -> None:
+    from datetime import timedelta
+
+    from bot.services.reminders import next_reminder
+
+    await start(h, "370")
+    async with h.rt.sessions() as s:
+        process = await s.scalar(select(Process))
+        si = await s.scalar(select(StepInstance).where(StepInstance.finished_at.is_(None)))
+    at = si.deadline_at + timedelta(minutes=1)  # late, in office hours (a Monday morning)
+    every = timedelta(minutes=h.settings.reminder_interval_minutes)
+    assert process.sifat == "biasa"
+    assert next_reminder(h.rt, process, si, at) == at + every
+    process.sifat = "sangat_segera"
+    assert next_reminder(h.rt, process, si, at) == at + every / 2
