@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.dbs import database_url_for, ensure_database, rows
-from tests.e2e.conftest import BotProcess, launch, launch_webhook
+from tests.e2e.conftest import PEOPLE, BotProcess, launch
 from tests.e2e.test_sop_flows import live_buttons_anywhere, mulai, step
 from tests.fakebotapi import FakeBotApi
 
@@ -102,18 +102,20 @@ def _snapshot(server: FakeBotApi, uids: list[int]) -> set[tuple[int, int]]:
 def _repeated(
     server: FakeBotApi, uids: list[int], before: set[tuple[int, int]]
 ) -> list[tuple[int, str]]:
-    """Messages since `before` whose text reached the same chat twice (a send done twice)."""
-    seen = Counter(
-        (uid, m.get("text") or m.get("caption") or "")
-        for uid in uids
-        for m in server.delivered(uid)
-    )
+    """Messages since `before` that reached the same chat twice, same text and same file (a
+    send done twice; a document made again with new content is not a repeat)."""
+
+    def key(m: dict) -> tuple[str, bytes]:
+        doc = m.get("document")
+        body = server.file_bytes(doc["file_id"]) if doc else b""
+        return (m.get("text") or m.get("caption") or "", body)
+
+    seen = Counter((uid, key(m)) for uid in uids for m in server.delivered(uid))
     return [
-        (uid, (m.get("text") or m.get("caption") or "")[:60])
+        (uid, key(m)[0][:60])
         for uid in uids
         for m in server.delivered(uid)
-        if (uid, m["message_id"]) not in before
-        and seen[(uid, m.get("text") or m.get("caption") or "")] > 1
+        if (uid, m["message_id"]) not in before and seen[(uid, key(m))] > 1
     ]
 
 
@@ -132,7 +134,8 @@ async def test_database_gone_for_20_seconds_while_people_press(
     proxy = CuttableProxy(parsed.host or "127.0.0.1", parsed.port or 5432)
     await proxy.open()
     via_proxy = parsed.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    bot = await launch(server, tmp_path, DATABASE_URL=via_proxy)
+    # The default outbox lease (the e2e's 3 s is shorter than a slow PDF upload).
+    bot = await launch(server, tmp_path, DATABASE_URL=via_proxy, OUTBOX_LEASE_SECONDS="30")
     people = [101, 102, 103, 104, 105]
     try:
         kadis, sek, jaf, ani, budi = (server.user(uid) for uid in people)
@@ -185,16 +188,28 @@ async def test_one_update_at_two_webhook_processes_is_handled_once(
     one transition, one reply, and no error to the person."""
     public, secret = "https://bot.disperindag.example/hook", "rahasia-webhook-123"
     ports = [_free_port(), _free_port()]
-    first = await launch_webhook(server, tmp_path, public, ports[0], secret)
-    second = BotProcess(
-        server,
-        tmp_path,
-        WEBHOOK_URL=public,
-        WEBHOOK_SECRET=secret,
-        WEBHOOK_LISTEN="127.0.0.1",
-        WEBHOOK_PORT=str(ports[1]),
+    await ensure_database(database_url_for(tmp_path))
+    # The default outbox lease: with the e2e's 3 s, a slow PDF upload by one process is
+    # taken over by the other while it is still going (a lease must outlast a send).
+    first, second = (
+        BotProcess(
+            server,
+            tmp_path,
+            WEBHOOK_URL=public,
+            WEBHOOK_SECRET=secret,
+            WEBHOOK_LISTEN="127.0.0.1",
+            WEBHOOK_PORT=str(port),
+            OUTBOX_LEASE_SECONDS="30",
+        )
+        for port in ports
     )
     second.log = tmp_path / "bot2.log"
+    for uid, (name, role) in PEOPLE.items():
+        added = await asyncio.to_thread(
+            first.cli, "users", "add", "--telegram-id", str(uid), "--name", name, "--role", role
+        )
+        assert added.returncode == 0, added.stderr
+    first.start()
     second.start()
     people = [101, 102, 103, 104, 105]
     posted: set[int] = set()
