@@ -210,16 +210,23 @@ async def make(rt: Runtime, payload: dict[str, Any]) -> Made:
     return _made(record, process, path)
 
 
+def stem(process: Process) -> str:
+    """The process in a file name: its number and, when it has one, its nomor agenda
+    (370/004/2026 → 1_370-004-2026), so a printed or archived file says which it is."""
+    agenda = re.sub(r"[^0-9A-Za-z.-]+", "-", process.nomor_agenda or "").strip("-")
+    return f"{process.id}_{agenda}" if agenda else str(process.id)
+
+
 def _made(record: str, process: Process, path: str) -> Made:
-    pid, title = process.id, process.title
+    pid, title, name = process.id, process.title, stem(process)
     match record:
         case "riwayat_png":
-            return Made(path, f"riwayat_proses_{pid}.png", t.chart_caption(pid), photo=True)
+            return Made(path, f"riwayat_proses_{name}.png", t.chart_caption(pid), photo=True)
         case "riwayat_pdf":
-            return Made(path, f"riwayat_proses_{pid}.pdf", t.riwayat_caption(pid, title))
+            return Made(path, f"riwayat_proses_{name}.pdf", t.riwayat_caption(pid, title))
         case "lembar":
-            return Made(path, f"lembar_disposisi_{pid}.pdf", t.lembar_caption(pid, title))
-    return Made(path, f"arsip_proses_{pid}.zip", t.arsip_caption(pid, title, _count(path)))
+            return Made(path, f"lembar_disposisi_{name}.pdf", t.lembar_caption(pid, title))
+    return Made(path, f"arsip_proses_{name}.zip", t.arsip_caption(pid, title, _count(path)))
 
 
 def _count(path: str) -> int:
@@ -247,7 +254,7 @@ async def _keep_with_process(
     payload: dict[str, Any],
 ) -> str:
     digest, path = await asyncio.to_thread(keep, rt.settings.files_dir, data, ext)
-    name = f"{'arsip_proses' if purpose == 'arsip' else 'lembar_disposisi'}_{process.id}.{ext}"
+    name = f"{'arsip_proses' if purpose == 'arsip' else 'lembar_disposisi'}_{stem(process)}.{ext}"
     step_no = sop.steps[-1].no
     async with rt.sessions.begin() as session:
         if await _kept(session, process.id, purpose) is None:

@@ -7,15 +7,19 @@ from __future__ import annotations
 import asyncio
 import io
 import zipfile
+from datetime import datetime
 
 from openpyxl import load_workbook
 from PIL import Image
 from pypdf import PdfReader
 
 from tests.e2e.conftest import launch
-from tests.e2e.test_sop_flows import _labels, collect, step
+from tests.e2e.test_sop_flows import WITA, _labels, collect, step
 from tests.fakebotapi import FakeBotApi, FakeUser
 from tests.samples import sample
+
+# Files are named by process number and nomor agenda (the first LAKIP of the year).
+STEM = f"1_370-001-{datetime.now(WITA).year}"
 
 
 def pdf_text(data: bytes) -> str:
@@ -98,7 +102,7 @@ async def test_a_finished_lakip_leaves_its_records_in_the_chat(
         await forward(jaf, 3)
         await collect(ani)
         # The disposisi has reached the Tim Kerja: the Kadis gets the lembar disposisi.
-        lembar = pdf_text(await document(server, kadis, "lembar_disposisi_1.pdf"))
+        lembar = pdf_text(await document(server, kadis, f"lembar_disposisi_{STEM}.pdf"))
         assert "LEMBAR DISPOSISI" in lembar and "Bu Sekretaris" in lembar
         assert "Pak Jafung" in lembar and "Mohon segera disusun" in lembar
 
@@ -122,7 +126,7 @@ async def test_a_finished_lakip_leaves_its_records_in_the_chat(
         await budi.press(await step(budi, 11), "Selesai")
 
         # Whoever archived gets the archive and the riwayat.
-        zipped = await document(server, budi, "arsip_proses_1.zip")
+        zipped = await document(server, budi, f"arsip_proses_{STEM}.zip")
         with zipfile.ZipFile(io.BytesIO(zipped)) as zf:
             names = zf.namelist()
             versions = [n for n in names if n.startswith("dokumen/L05_")]
@@ -133,18 +137,20 @@ async def test_a_finished_lakip_leaves_its_records_in_the_chat(
             assert {"riwayat_proses.pdf", "lembar_disposisi.pdf", "peristiwa.csv"} <= set(names)
             assert "proses_selesai" not in zf.read("peristiwa.csv").decode("utf-8-sig")
             assert "Proses selesai" in zf.read("peristiwa.csv").decode("utf-8-sig")
-        riwayat = pdf_text(await document(server, budi, "riwayat_proses_1.pdf"))
+        riwayat = pdf_text(await document(server, budi, f"riwayat_proses_{STEM}.pdf"))
         assert "RIWAYAT PROSES" in riwayat and "LAKIP Tahun 2026 (arsip)" in riwayat
         assert "Capaian sasaran strategis 2 belum dianalisis." in riwayat
         assert "Draf LAKIP ke-2 (draft_lakip_v2.pdf)" in riwayat and "WITA" in riwayat
         assert "Kepala rantai log audit" in riwayat
-        assert "RIWAYAT PROSES" in pdf_text(await document(server, kadis, "riwayat_proses_1.pdf"))
+        assert "RIWAYAT PROSES" in pdf_text(
+            await document(server, kadis, f"riwayat_proses_{STEM}.pdf")
+        )
 
         # /riwayat N: the PDF and the chart, for anyone registered.
         seen = max(m["message_id"] for m in sek.messages)
         await sek.send("/riwayat 1")
         assert "Pengumpulan data bidang" in pdf_text(
-            await document(server, sek, "riwayat_proses_1.pdf", seen)
+            await document(server, sek, f"riwayat_proses_{STEM}.pdf", seen)
         )
         photo = await sek.wait_for(lambda m: bool(m.get("photo")), timeout=60)
         png = server.file_bytes(photo["photo"][-1]["file_id"])
@@ -156,7 +162,7 @@ async def test_a_finished_lakip_leaves_its_records_in_the_chat(
         card = await jaf.wait_for(lambda m: "📄 Riwayat" in _labels(m), timeout=20)
         await jaf.press(card, "📄 Riwayat")
         assert "RIWAYAT PROSES" in pdf_text(
-            await document(server, jaf, "riwayat_proses_1.pdf", seen)
+            await document(server, jaf, f"riwayat_proses_{STEM}.pdf", seen)
         )
 
         # /rekap: a summary, the spreadsheet, the chart; not for the Tim Kerja.
