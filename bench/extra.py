@@ -64,7 +64,8 @@ async def digest_run(args: argparse.Namespace, folder: Path, token: str) -> None
         f"({span:.1f} s), 429 answers {server.flood_429s}, lost 0, doubled {doubled}, "
         f"bot CPU {cpu * 1000 / len(ids):.2f} ms/msg; interactive /tugas meanwhile: "
         f"p50 {statistics.median(probe_lat) * 1000:.0f} ms, max {max(probe_lat) * 1000:.0f} ms "
-        f"({len(probe_lat)} replies)"
+        f"({len(probe_lat)} replies; first {probe_lat[0] * 1000:.0f} ms, "
+        f"max after it {max(probe_lat[1:] or [0]) * 1000:.0f} ms)"
     )
 
 

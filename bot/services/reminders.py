@@ -38,11 +38,14 @@ async def scan(rt: Runtime, now: datetime) -> int:
     async with rt.sessions.begin() as session:
         queued += await _reminders(rt, session, now)
         queued += await _escalations(rt, session, now)
-    try:
-        async with rt.sessions.begin() as session:
-            queued += await digest(rt, session, now)
-    except IntegrityError:
-        pass  # another bot process wrote today's digest first
+    more = True
+    while more:  # a hundred people per transaction: nobody's reply waits for all of them
+        try:
+            async with rt.sessions.begin() as session:
+                count, more = await digest(rt, session, now)
+            queued += count
+        except IntegrityError:
+            break  # another bot process is writing today's digest
     return queued
 
 
@@ -185,8 +188,10 @@ async def _escalations(rt: Runtime, session: AsyncSession, now: datetime) -> int
     return queued
 
 
-async def digest(rt: Runtime, session: AsyncSession, now: datetime) -> int:
-    """Once per working day, inside the window after DIGEST_TIME, for everyone at once.
+async def digest(rt: Runtime, session: AsyncSession, now: datetime) -> tuple[int, bool]:
+    """Once per working day and person, inside the window after DIGEST_TIME (someone who
+    presses Start later in the window gets theirs then). Writes up to `CHUNK` people's;
+    returns how many messages it queued and whether people are left.
 
     Reads a few rows per role (the first `SHOWN` open steps by deadline, and counts over an
     index), never every open step: the tick that writes it costs O(people), not O(steps)."""
@@ -200,20 +205,28 @@ async def digest(rt: Runtime, session: AsyncSession, now: datetime) -> int:
     )
     closes = opens + timedelta(minutes=rt.settings.digest_window_minutes)
     if not opens <= local < closes or not rt.calendar.is_working_day(local.date()):
-        return 0
+        return 0, False
     day = local.date().isoformat()
-    if await session.scalar(select(DigestRun.person_id).where(DigestRun.day == day).limit(1)):
-        return 0  # today's digest is written (by us earlier, or by another process)
+    written = select(DigestRun.person_id).where(DigestRun.day == day)
     people = (
         await session.execute(
             select(Person, PersonRole.role)
             .join(PersonRole, PersonRole.person_id == Person.id)
-            .where(Person.active.is_(True), Person.started_at.is_not(None))
+            .where(
+                Person.active.is_(True),
+                Person.started_at.is_not(None),
+                Person.id.not_in(written),  # today's written already (by us or another)
+            )
+            .order_by(Person.id)
         )
     ).all()
     roles_of: dict[int, tuple[Person, set[str]]] = {}
     for person, role in people:
         roles_of.setdefault(person.id, (person, set()))[1].add(role)
+    more = len(roles_of) > CHUNK
+    roles_of = dict(list(roles_of.items())[:CHUNK])
+    if not roles_of:
+        return 0, False
     top_roles = {r.code for sop in rt.sops.all() for r in sop.roles if r.superior is None}
     waiting = {
         role: await _open_of_role(session, role)
@@ -243,10 +256,11 @@ async def digest(rt: Runtime, session: AsyncSession, now: datetime) -> int:
             buttons = [[("📋 Buka tugas saya", token)]]
         svc.send(session, now, person.telegram_id, text, buttons, tag="digest")
         queued += 1
-    return queued
+    return queued, more
 
 
 SHOWN = 8  # lines per list in the digest
+CHUNK = 100  # people per transaction
 _OPEN = StepInstance.finished_at.is_(None)
 
 

@@ -176,3 +176,15 @@ async def test_two_bot_processes_on_one_database_send_a_reminder_once(h, tmp_pat
         si = await s.scalar(select(StepInstance).where(StepInstance.step_no == 2))
         assert si.reminders_sent == 1
         assert si.next_reminder_at - at == timedelta(minutes=60)
+
+
+async def test_digest_written_in_parts_reaches_everyone_once(h, monkeypatch) -> None:
+    monkeypatch.setattr(reminders, "CHUNK", 1)  # one person per transaction
+    await start(h, "370")
+    await h.press(SEKRETARIS, "Teruskan")  # the Jafung has a task too now
+    await scan_at(h, wita(24, 7, 45))  # one tick writes every part
+    for uid in (KADIS, JAFUNG):
+        assert len([t for t in h.sent(uid) if "Ringkasan tugas" in t]) == 1
+    await scan_at(h, wita(24, 8))
+    for uid in (KADIS, JAFUNG):
+        assert len([t for t in h.sent(uid) if "Ringkasan tugas" in t]) == 1
