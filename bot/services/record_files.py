@@ -15,19 +15,22 @@ import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.people import Actor
-from bot.records import archive, charts, pdf
+from bot.records import archive
 from bot.records.model import ProcessHistory
 from bot.runtime import Runtime
 from bot.services import lembar, records
 from bot.services.common import Reply, ServiceError, audit, enqueue, sop_of
 from bot.sop.model import Kind, SopDefinition
 from bot.texts import PROCESS_NOT_FOUND
+
+if TYPE_CHECKING:  # matplotlib, fpdf2 (~100 MB) load on the first record, not at start-up
+    from bot.records import charts
 from bot.texts import records as t
 from bot.workflow.events import Event, ProcessFinished, StepActivated
 from storage.models import Document, Person, Process
@@ -69,6 +72,8 @@ def keep(files_dir: Path, data: bytes, ext: str) -> tuple[str, str]:
 
 
 def timeline_bars(h: ProcessHistory) -> list[charts.Bar]:
+    from bot.records import charts
+
     return [
         charts.Bar(
             label=f"L{s.step_no} {s.label}" + (f" (r{s.round})" if s.round else ""),
@@ -82,6 +87,8 @@ def timeline_bars(h: ProcessHistory) -> list[charts.Bar]:
 
 
 def render_riwayat(h: ProcessHistory) -> tuple[bytes, bytes]:
+    from bot.records import charts, pdf
+
     """(PDF, PNG); the PDF carries the chart too."""
     png = charts.timeline_png(t.chart_title(h.process_id, h.title), timeline_bars(h))
     return pdf.riwayat_pdf(h, png), png
@@ -180,6 +187,8 @@ def _ends_disposisi(sop: SopDefinition, step_no: int) -> bool:
 
 async def make(rt: Runtime, payload: dict[str, Any]) -> Made:
     """Build, render and keep the file a `send_record` row asks for."""
+    from bot.records import pdf
+
     record, process_id = payload["record"], int(payload["process_id"])
     files_dir = rt.settings.files_dir
     async with rt.sessions() as session:

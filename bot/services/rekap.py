@@ -7,12 +7,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.people import Actor
-from bot.records import charts, xlsx
 from bot.records import recap as figures
 from bot.runtime import Runtime
 from bot.services import records
@@ -20,6 +20,9 @@ from bot.services.common import Reply, ServiceError, audit, enqueue, send
 from bot.services.record_files import keep
 from bot.sop.model import SopDefinition
 from bot.texts import records as t
+
+if TYPE_CHECKING:  # matplotlib and openpyxl load on the first recap, not at start-up
+    from bot.records import charts
 
 ROLES = ("kadis", "sekretaris")
 _YEAR = re.compile(r"([0-9]{4})")
@@ -115,6 +118,8 @@ def summary(rt: Runtime, result: figures.Recap, period: records.Period) -> str:
 
 
 def chart_bars(rt: Runtime, result: figures.Recap) -> list[charts.Bar]:
+    from bot.records import charts
+
     bars = []
     for s in result.sops:
         sop = rt.sops.get(s.sop_number)
@@ -139,6 +144,8 @@ class RekapFiles:
 
 
 def render(rt: Runtime, result: figures.Recap, period: records.Period) -> tuple[bytes, bytes]:
+    from bot.records import charts, xlsx
+
     """(XLSX, PNG) — CPU only; run it in a thread."""
     text = period_text(rt, period)
     titles = {s.number: (s.short, s.title) for s in rt.sops.all()}
