@@ -448,7 +448,8 @@ async def _record(
         values: dict = {"attempts": row.attempts + 1, "claimed_until": None}
         if error is None:
             values |= {"status": "sent", "sent_at": now, "message_id": message_id}
-            if getattr(row, "uncertain", False) and row.payload.get("buttons") and message_id:
+            closes = row.payload.get("buttons") or row.tag == "card"  # see close_cards
+            if getattr(row, "uncertain", False) and closes and message_id:
                 # Sent again after an attempt that may have gone through: close its twin
                 # (its own row, so a failure there is retried and never resends this one).
                 enqueue(session, now, row.chat_id, "close_orphans", {"sent_id": message_id})

@@ -21,15 +21,32 @@ CLOSABLE = ("card", "reminder", "escalation")
 async def close_cards(session: AsyncSession, now: datetime, si: StepInstance, text: str) -> None:
     """The step is closed: every copy of its card in every chat (the actor's own, /tugas
     re-sends, reminder copies, escalations) becomes `text` with no buttons."""
-    # A copy not sent yet will never be needed (one being sent right now is closed below).
+    waiting = (
+        Outbox.step_instance_id == si.id,
+        Outbox.status == "pending",
+        Outbox.tag.in_(CLOSABLE),
+        Outbox.claimed_until.is_(None),
+    )
+    # A card whose last send timed out may have arrived all the same: it goes out as the
+    # outcome instead, without buttons, and that send closes its twin (close_orphans).
+    uncertain = (
+        await session.execute(
+            select(Outbox.id, Outbox.payload).where(
+                *waiting, Outbox.tag == "card", Outbox.payload["uncertain"].as_boolean()
+            )
+        )
+    ).all()
+    for row_id, payload in uncertain:
+        await session.execute(
+            update(Outbox)
+            .where(Outbox.id == row_id)
+            .values(payload={**payload, "text": text, "buttons": None})
+            .execution_options(synchronize_session=False)
+        )
+    # Any other copy not sent yet will never be needed (one being sent now is closed below).
     await session.execute(
         update(Outbox)
-        .where(
-            Outbox.step_instance_id == si.id,
-            Outbox.status == "pending",
-            Outbox.tag.in_(CLOSABLE),
-            Outbox.claimed_until.is_(None),
-        )
+        .where(*waiting, Outbox.id.not_in([row_id for row_id, _ in uncertain]))
         .values(status="batal")
         .execution_options(synchronize_session=False)
     )

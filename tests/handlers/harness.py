@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from telegram.error import TimedOut
 from telegram.request import BaseRequest, RequestData
 
 from bot.app import build_app
@@ -42,6 +43,8 @@ class RecordingRequest(BaseRequest):
     calls: list[Call] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
     fail_next: list[tuple[str, int, dict]] = field(default_factory=list)
+    # Methods whose next call reaches Telegram but whose answer never comes back (TimedOut).
+    lost_answers: list[str] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(5000))
 
     async def initialize(self) -> None:
@@ -77,7 +80,11 @@ class RecordingRequest(BaseRequest):
                 del self.fail_next[i]
                 return status, json.dumps(body).encode()
         self.calls.append(Call(name, params))
-        return 200, json.dumps({"ok": True, "result": self._result(name, params)}).encode()
+        result = self._result(name, params)
+        if name in self.lost_answers:
+            self.lost_answers.remove(name)
+            raise TimedOut("the answer was lost on the way back")
+        return 200, json.dumps({"ok": True, "result": result}).encode()
 
     def _result(self, name: str, p: dict[str, Any]) -> Any:
         now = int(datetime.now(UTC).timestamp())

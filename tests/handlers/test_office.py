@@ -172,3 +172,43 @@ async def test_sangat_segera_doubles_the_reminder_cadence(h: Harness) -> None:
     assert next_reminder(h.rt, process, si, at) == at + every
     process.sifat = "sangat_segera"
     assert next_reminder(h.rt, process, si, at) == at + every / 2
+
+
+async def test_a_card_that_arrived_unconfirmed_is_closed_when_its_step_closes(
+    h: Harness,
+) -> None:
+    from handlers.outbox import deliver
+
+    await start(h, "370")
+    # The card to the first Jafung reaches him, but Telegram's answer is lost: the row stays
+    # pending (uncertain). Bu Rina, the other Jafung, acts first.
+    h.request.lost_answers.append("sendMessage")
+    await h.press(SEKRETARIS, "Teruskan")
+    twin = next(
+        c
+        for c in h.request.calls
+        if c.method == "sendMessage"
+        and int(c.params["chat_id"]) == JAFUNG
+        and "Langkah 3" in c.params["text"]
+    )
+    assert twin.params.get("reply_markup")  # his copy arrived with live buttons
+    await h.press(RINA, "Teruskan")
+    h.clock.advance(seconds=10)
+    await deliver(h.app)
+    await deliver(h.app)
+    # He gets the outcome instead of the card again, and his unrecorded copy loses its
+    # buttons: no live button for a closed step.
+    assert "Diteruskan oleh Bu Rina" in h.last(JAFUNG)
+    closed = [
+        c
+        for c in h.request.calls
+        if c.method == "editMessageReplyMarkup" and int(c.params["chat_id"]) == JAFUNG
+    ]
+    assert closed, "the twin kept its buttons"
+    assert not [
+        c
+        for c in h.request.calls[h.request.calls.index(twin) + 1 :]
+        if c.method == "sendMessage"
+        and int(c.params["chat_id"]) == JAFUNG
+        and c.params.get("reply_markup")
+    ]
