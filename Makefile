@@ -28,10 +28,10 @@ run: $(VENV)/.runtime
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
-	env -u TEST_DATABASE_URL $(BIN)/python -m pytest
+	env -u TEST_DATABASE_URL $(BIN)/python -m pytest --durations=10
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 	  echo "== handlers, integration and e2e again on PostgreSQL ($${TEST_DATABASE_URL##*@})"; \
-	  $(BIN)/python -m pytest tests/handlers tests/integration tests/e2e; \
+	  $(BIN)/python -m pytest --durations=10 tests/handlers tests/integration tests/e2e; \
 	fi
 
 # The whole stack against a bare PTB bot, the digest, memory and the due-scan (~10 min);
