@@ -28,11 +28,19 @@ run: $(VENV)/.runtime
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
-	env -u TEST_DATABASE_URL $(BIN)/python -m pytest --durations=10
+	@# The PostgreSQL pass runs beside the SQLite one: e2e tests mostly wait on the bot.
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
-	  echo "== handlers, integration and the database-heavy e2e again on PostgreSQL ($${TEST_DATABASE_URL##*@})"; \
-	  $(BIN)/python -m pytest --durations=10 tests/handlers tests/integration $(PG_E2E); \
-	fi
+	  ( $(BIN)/python -m pytest -p no:cacheprovider --basetemp=/tmp/pytest-pg-pass \
+	      --durations=10 tests/handlers tests/integration $(PG_E2E) > .pg-pass.log 2>&1; \
+	    echo $$? > .pg-pass.rc ) & \
+	fi; \
+	env -u TEST_DATABASE_URL $(BIN)/python -m pytest --durations=10; sqlite=$$?; \
+	pg=0; if [ -n "$$TEST_DATABASE_URL" ]; then \
+	  wait; \
+	  echo "== handlers, integration and the database-heavy e2e on PostgreSQL ($${TEST_DATABASE_URL##*@})"; \
+	  cat .pg-pass.log; pg=$$(cat .pg-pass.rc); \
+	fi; \
+	test $$sqlite -eq 0 && test $$pg -eq 0
 
 # End-to-end files run again on PostgreSQL: the ones about concurrency, crashes, outages
 # and whole flows. The phone, bad-input, records and Plh e2e files run on SQLite only (their

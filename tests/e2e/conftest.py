@@ -90,11 +90,7 @@ async def server() -> AsyncIterator[FakeBotApi]:
 async def launch(server: FakeBotApi, tmp_path: Path, **env: str) -> BotProcess:
     bot = BotProcess(server, tmp_path, **env)
     await ensure_database(bot.env["DATABASE_URL"])
-    for uid, (name, role) in PEOPLE.items():
-        result = await asyncio.to_thread(
-            bot.cli, "users", "add", "--telegram-id", str(uid), "--name", name, "--role", role
-        )
-        assert result.returncode == 0, result.stderr
+    await register(bot)
     bot.start()
     await server.wait_until_polling(timeout=30)
     for uid in PEOPLE:
@@ -117,10 +113,20 @@ async def launch_webhook(
         WEBHOOK_LISTEN="127.0.0.1",
         WEBHOOK_PORT=str(port),
     )
-    for uid, (name, role) in PEOPLE.items():
-        result = await asyncio.to_thread(
-            bot.cli, "users", "add", "--telegram-id", str(uid), "--name", name, "--role", role
-        )
-        assert result.returncode == 0, result.stderr
+    await register(bot)
     bot.start()
     return bot
+
+
+async def register(bot: BotProcess) -> None:
+    """Everyone in PEOPLE through the CLI, as the IT unit does: the first call creates the
+    schema, the rest run side by side (each is a whole Python start-up)."""
+
+    def add(uid: int) -> None:
+        name, role = PEOPLE[uid]
+        result = bot.cli("users", "add", "--telegram-id", str(uid), "--name", name, "--role", role)
+        assert result.returncode == 0, result.stderr
+
+    first, *rest = PEOPLE
+    await asyncio.to_thread(add, first)
+    await asyncio.gather(*(asyncio.to_thread(add, uid) for uid in rest))
