@@ -153,14 +153,15 @@ async def test_repeats_edits_odd_arguments_slow_downloads_and_blocked_chats(
         await ani.wait_for_text("penyimpanan berkas di server bermasalah; admin sudah diberi tahu")
         await admin.wait_for_text("FILES_DIR")
         files.unlink()
+        # A blocked chat is unreachable until its owner writes again: the Jafung blocks the
+        # bot before the draft that brings him the step 6 card (refused with 403).
+        jaf.block()
         await ani.send_document(sample("x.pdf", "disk"), "draf.pdf")
         await ani.wait_for_text("diterima untuk Langkah 5")
         assert not list(files.rglob("*.tmp"))
 
-        # A blocked chat is unreachable until its owner writes again.
-        jaf.block()
         seen = {m["message_id"] for m in admin.messages if "Orang terdaftar" in _text(m)}
-        for _ in range(12):  # the step 6 card to the Jafung is refused with 403, soon
+        for _ in range(12):  # the refusal is recorded by the outbox, soon
             await asyncio.sleep(1.0)
             await admin.send("/orang")
             people = await admin.wait_for(
