@@ -10,7 +10,7 @@ Every text is bounded to Telegram's limits here, the last gate before the Bot AP
 At-least-once: a process killed between Telegram accepting a message and the row being
 marked sent sends it again after the lease. For a task card that would leave two live cards,
 so a card re-sent after such an uncertain attempt closes the copy nobody recorded (see
-`_close_orphans`).
+`close_orphans`).
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ from bot.bounds import MAX_CAPTION, MAX_TEXT, fit
 from bot.runtime import Runtime
 from bot.services.common import enqueue
 from handlers import outage, pacing
+from handlers.closing import close_orphans, close_prompts, close_task, edit
 from handlers.common import markup
 from handlers.record_delivery import send_made
-from storage.models import Inbox, Outbox, Person
+from storage.models import Outbox, Person
 
 log = logging.getLogger(__name__)
 BATCH = 200
@@ -40,7 +41,6 @@ BULK_TAGS = ("digest", "reminder", "escalation")  # paced after anything interac
 BULK_BATCH = 60  # bulk rows per pass: about two seconds at Telegram's 30 messages/s
 _bulk = Outbox.tag.in_(BULK_TAGS)
 UNORDERED = ("close_orphans",)
-ORPHAN_SCAN = 20  # message ids below a re-sent card that may hold its unrecorded twin
 
 
 async def deliver(app: Application) -> int:
@@ -194,7 +194,7 @@ async def _attempt(app: Application, row: Outbox) -> bool:
             msg = await _send_voice(app, row)
             message_id = msg.message_id
         elif row.method == "edit_message":
-            await _edit(
+            await edit(
                 app,
                 row.chat_id,
                 row.payload["message_id"],
@@ -202,11 +202,11 @@ async def _attempt(app: Application, row: Outbox) -> bool:
                 row.payload.get("buttons"),
             )
         elif row.method == "close_orphans":
-            await _close_orphans(app, row.chat_id, row.payload["sent_id"])
+            await close_orphans(app, row.chat_id, row.payload["sent_id"])
         elif row.method == "close_task":
-            await _close_task(app, row)
+            await close_task(app, row)
         elif row.method == "close_prompts":
-            await _close_prompts(app, row)
+            await close_prompts(app, row)
         elif row.method == "remind":
             message_id = await _remind(app, row)
         else:
@@ -278,63 +278,6 @@ async def _send_voice(app: Application, row: Outbox):  # type: ignore[no-untyped
             return await app.bot.send_voice(row.chat_id, fh, caption=payload["caption"])
 
 
-async def _close_task(app: Application, row: Outbox) -> None:
-    """Every copy of a closed step's card in this chat shows the outcome, without buttons;
-    an escalation about it keeps its text and loses its buttons."""
-    for copy_id, message_id, tag in await _open_messages(
-        app, row, Outbox.step_instance_id == row.step_instance_id, ("card", "escalation")
-    ):
-        if tag == "card":
-            await _edit(app, row.chat_id, message_id, row.payload["text"], None)
-        else:
-            await _drop_buttons(app, row.chat_id, message_id)
-        await _mark_closed(app, copy_id)
-
-
-async def _close_prompts(app: Application, row: Outbox) -> None:
-    """The question was answered or replaced: its ✖️ Batal and choices go away."""
-    for copy_id, message_id, _ in await _open_messages(app, row, Outbox.id < row.id, ("prompt",)):
-        await _drop_buttons(app, row.chat_id, message_id)
-        await _mark_closed(app, copy_id)
-
-
-async def _open_messages(app: Application, row: Outbox, which, tags: tuple[str, ...]):  # type: ignore[no-untyped-def]
-    rt: Runtime = app.bot_data["rt"]
-    async with rt.sessions() as session:
-        rows = await session.execute(
-            select(Outbox.id, Outbox.message_id, Outbox.tag).where(
-                which,
-                Outbox.chat_id == row.chat_id,
-                Outbox.tag.in_(tags),
-                Outbox.status == "sent",
-                Outbox.message_id.is_not(None),
-                Outbox.closed_at.is_(None),
-            )
-        )
-        return rows.all()
-
-
-async def _mark_closed(app: Application, outbox_id: int) -> None:
-    rt: Runtime = app.bot_data["rt"]
-    async with rt.sessions.begin() as session:
-        await session.execute(
-            update(Outbox).where(Outbox.id == outbox_id).values(closed_at=rt.clock.now())
-        )
-
-
-async def _drop_buttons(app: Application, chat_id: int, message_id: int) -> None:
-    try:
-        await app.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
-    except BadRequest as exc:
-        if not _nothing_to_change(exc):
-            raise
-
-
-def _nothing_to_change(exc: BadRequest) -> bool:
-    """Already edited, or deleted by the person: nothing left to change."""
-    return any(m in exc.message for m in ("not modified", "not found", "can't be edited"))
-
-
 async def _remind(app: Application, row: Outbox) -> int | None:
     """One short line that replies to the live card; later reminders the same day edit it
     instead of piling up. Without a live card to reply to, the card itself goes out again."""
@@ -354,7 +297,7 @@ async def _remind(app: Application, row: Outbox) -> int | None:
         await _retag(app, row.id, "card")
         return msg.message_id
     if today is not None:
-        await _edit(app, row.chat_id, today, payload["text"], None)
+        await edit(app, row.chat_id, today, payload["text"], None)
         return today
     msg = await app.bot.send_message(
         row.chat_id,
@@ -384,54 +327,6 @@ async def _retag(app: Application, outbox_id: int, tag: str) -> None:
     rt: Runtime = app.bot_data["rt"]
     async with rt.sessions.begin() as session:
         await session.execute(update(Outbox).where(Outbox.id == outbox_id).values(tag=tag))
-
-
-async def _close_orphans(app: Application, chat_id: int, sent_id: int) -> None:
-    """Remove the buttons of unrecorded bot messages just below the card just sent. Every
-    message with buttons goes through this outbox and is recorded, so one with buttons that
-    no row knows is a twin a killed process sent and never recorded. (Telegram numbers a
-    private chat's messages in order; the person's own messages and ours without buttons
-    are refused harmlessly.)"""
-    rt: Runtime = app.bot_data["rt"]
-    low = max(sent_id - ORPHAN_SCAN, 1)
-    async with rt.sessions() as session:
-        known = set(
-            await session.scalars(
-                select(Outbox.message_id).where(
-                    Outbox.chat_id == chat_id, Outbox.message_id.between(low, sent_id)
-                )
-            )
-        )
-        known |= set(await session.scalars(_their_messages(chat_id, low, sent_id)))
-    failed: TelegramError | None = None
-    for message_id in range(sent_id - 1, low - 1, -1):
-        if message_id in known:
-            continue
-        try:
-            await app.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
-            log.warning("closed an unrecorded copy %s in chat %s", message_id, chat_id)
-        except BadRequest:
-            continue  # not ours, no buttons, or gone
-        except TelegramError as exc:  # try the others; the row is retried for the rest
-            failed = exc
-    if failed is not None:
-        raise failed
-
-
-def _their_messages(chat_id: int, low: int, high: int):  # type: ignore[no-untyped-def]
-    """The person's own message ids in a range (from the inbox): never ours to close."""
-    message_id = Inbox.payload["message"]["message_id"].as_integer()
-    return select(message_id).where(Inbox.chat_id == chat_id, message_id.between(low, high))
-
-
-async def _edit(app: Application, chat_id: int, message_id: int, text: str, buttons) -> None:  # type: ignore[no-untyped-def]
-    try:
-        await app.bot.edit_message_text(
-            fit(text, MAX_TEXT), chat_id, message_id, reply_markup=markup(buttons)
-        )
-    except BadRequest as exc:
-        if not _nothing_to_change(exc):
-            raise
 
 
 async def _record(

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
 from bot.bounds import clean_note
-from bot.people import Actor, holders, recipients
+from bot.people import Actor, recipients
 from bot.runtime import Runtime
 from bot.services import record_files
 from bot.services.common import (
@@ -30,9 +30,9 @@ from bot.services.common import (
 )
 from bot.services.notices import (
     close_cards,
+    forward_to_everyone,
     involved,
     notify_finished,
-    record_disposition,
 )
 from bot.services.own_words import prepared_note
 from bot.services.standins import acting_label
@@ -228,9 +228,7 @@ async def press_step(
             )
         case "teruskan" if si.step_no < len(sop.steps):
             # One tap: to everyone of the next role, no instruksi (the form is 🎯).
-            nxt = sop.step(si.step_no + 1).role
-            to = [p.id for p in await holders(session, nxt, now)]
-            record_disposition(session, now, process, si, actor.id, nxt, to, [], prepared, True)
+            await forward_to_everyone(session, now, process, si, sop, actor.id, prepared)
             await act_on_step(
                 rt, session, now, actor, si, process, engine.Complete(si.step_no, prepared)
             )
@@ -307,11 +305,9 @@ async def answer_step_prompt(
                 raise ServiceError(texts.EMPTY_CATATAN)
             approve = prompt.kind == "catatan_setuju"
             action = (engine.Approve if approve else engine.Complete)(si.step_no, note=text)
-            sop = sop_of(rt, process)
-            if not approve and si.step_no < len(sop.steps):  # a disposisi to everyone, noted
-                nxt = sop.step(si.step_no + 1).role
-                to = [p.id for p in await holders(session, nxt, now)]
-                record_disposition(session, now, process, si, actor.id, nxt, to, [], text, True)
+            if not approve:  # a disposisi to everyone, with the catatan
+                sop = sop_of(rt, process)
+                await forward_to_everyone(session, now, process, si, sop, actor.id, text)
             await act_on_step(rt, session, now, actor, si, process, action)
             await clear_prompt(session, now, actor)
             done = "disetujui" if approve else "selesai"

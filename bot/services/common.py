@@ -291,25 +291,36 @@ async def open_steps(
         )
     ).all()
     now = now or datetime.now(UTC)
-    out = []
-    for si, p in rows:
-        if await _is_for(session, actor, si, now):
-            out.append((si, p))
-    return out
+    away = await _away_roles(session, actor) if rows else set()
+    return [(si, p) for si, p in rows if await _is_for(session, actor, si, now, away)]
 
 
-async def _is_for(session: AsyncSession, actor: Actor, si: StepInstance, now: datetime) -> bool:
+async def _away_roles(session: AsyncSession, actor: Actor) -> set[str]:
+    """The roles this person holds but someone stands in for right now (Plh/Plt)."""
+    found = await session.scalars(
+        select(StandIn.role).where(
+            StandIn.holder_id == actor.id,
+            StandIn.started_at.is_not(None),
+            StandIn.ended_at.is_(None),
+        )
+    )
+    return set(found)
+
+
+async def _is_for(
+    session: AsyncSession,
+    actor: Actor,
+    si: StepInstance,
+    now: datetime,
+    away: set[str] | None = None,
+) -> bool:
+    """`away`: `_away_roles` of the actor, when the caller already has it (one query for
+    a whole /tugas list, not one per step)."""
     if si.claimed_by is None and not si.assignees and si.role not in actor.standing_in:
         # The usual case: a step for everyone holding the role, unless this holder is away.
-        away = await session.scalar(
-            select(StandIn.id).where(
-                StandIn.holder_id == actor.id,
-                StandIn.role == si.role,
-                StandIn.started_at.is_not(None),
-                StandIn.ended_at.is_(None),
-            )
-        )
-        return away is None
+        if away is None:
+            away = await _away_roles(session, actor)
+        return si.role not in away
     return any(p.id == actor.id for p in await recipients(session, si, now))
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
+from bot.people import holders
 from bot.runtime import Runtime
 from bot.services.common import audit, enqueue, latest_document, send, send_document
 from bot.services.views import document_label
@@ -139,3 +140,21 @@ def record_disposition(
         )
     )
     audit(session, now, from_id, "disposisi", process.id, si.step_no if si else 1, role)
+
+
+async def forward_to_everyone(
+    session: AsyncSession,
+    now: datetime,
+    process: Process,
+    si: StepInstance,
+    sop: SopDefinition,
+    from_id: int,
+    catatan: str | None,
+) -> None:
+    """A disposisi without the form (one tap, a typed catatan, /mulai): to every holder of
+    the next role, recorded for the lembar disposisi like one from the form."""
+    if si.step_no >= len(sop.steps):
+        return  # nobody after it to send it to
+    role = sop.step(si.step_no + 1).role
+    to = [p.id for p in await holders(session, role, now)]
+    record_disposition(session, now, process, si, from_id, role, to, [], catatan, True)

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
 from bot.bounds import clean_note, one_line
-from bot.people import Actor, holders
+from bot.people import Actor
 from bot.runtime import Runtime
 from bot.services.acting import apply_events
 from bot.services.common import (
@@ -30,7 +30,7 @@ from bot.services.common import (
     new_instance,
     set_prompt,
 )
-from bot.services.notices import record_disposition
+from bot.services.notices import forward_to_everyone
 from bot.sop.model import SopDefinition
 from bot.workflow import engine
 from storage.models import ActionToken, PendingPrompt, Process
@@ -284,12 +284,8 @@ async def start_process(
         session.add(si)
         await session.flush()
         audit(session, now, actor.id, "aktif", process.id, 1, "mulai")
-        if len(sop.steps) > 1:  # the lembar disposisi starts with the starter's own line
-            nxt = sop.step(2).role
-            to = [p.id for p in await holders(session, nxt, now)]
-            record_disposition(
-                session, now, process, si, actor.id, nxt, to, [], process.arahan, True
-            )
+        # The lembar disposisi starts with the starter's own line.
+        await forward_to_everyone(session, now, process, si, sop, actor.id, process.arahan)
         state, events = engine.act(sop, state, engine.Complete(1, note=None), actor.roles)
         await apply_events(rt, session, now, actor, process, sop, state, events, si)
     else:
