@@ -98,6 +98,10 @@ def build_app(rt: Runtime, request: BaseRequest | None = None, *, jobs: bool = T
         builder = builder.rate_limiter(PacedLimiter())
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
+    else:
+        builder = builder.read_timeout(s.send_read_timeout_seconds).media_write_timeout(
+            s.send_upload_timeout_seconds
+        )
     app = builder.build()
     app.bot_data["rt"] = rt
     handlers.register(app)

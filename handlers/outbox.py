@@ -141,18 +141,41 @@ async def _send(app: Application, row: Outbox) -> bool:
                 limiter.release(chat)
                 return False
             pacing.PACED.set(True)
-        return await _attempt(app, row)
+        done = asyncio.Event()
+        keeper = asyncio.create_task(_keep_claim(app.bot_data["rt"], row, done))
+        try:
+            return await _attempt(app, row)
+        finally:
+            done.set()  # not cancelled: a renewal under way finishes its transaction
+            await keeper
     finally:
         pacing.BULK.reset(tokens[0])
         pacing.PACED.reset(tokens[1])
 
 
-async def _still_claimed(rt: Runtime, row: Outbox) -> bool:
-    """Our claim on the row has a second left, or is extended now (compare-and-set);
-    False if it ran out and another process took the row over."""
+async def _keep_claim(rt: Runtime, row: Outbox, done: asyncio.Event) -> None:
+    """While a send is going on (a record rendered, a file uploaded), renew the claim
+    before it runs out: only a dead process's rows are taken over, never a slow one's."""
+    lease = rt.settings.outbox_lease_seconds
+    while True:
+        try:
+            await asyncio.wait_for(done.wait(), timeout=max(lease / 3, 0.2))
+            return
+        except TimeoutError:
+            pass
+        try:
+            if not await _still_claimed(rt, row, renew_within=lease / 2):
+                return  # taken over already: nothing to keep
+        except outage.DATABASE_DOWN:
+            return  # the send's own record will meet the outage
+
+
+async def _still_claimed(rt: Runtime, row: Outbox, renew_within: float = 1.0) -> bool:
+    """Our claim on the row has more than `renew_within` seconds left, or is extended now
+    (compare-and-set); False if it ran out and another process took the row over."""
     now = rt.clock.now()
     until = getattr(row, "lease_until", None) or row.claimed_until
-    if until is None or until - now > timedelta(seconds=1):
+    if until is None or until - now > timedelta(seconds=renew_within):
         return True
     longer = now + timedelta(seconds=rt.settings.outbox_lease_seconds)
     async with rt.sessions.begin() as session:

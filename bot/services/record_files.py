@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import importlib
 import logging
 import re
 import secrets
@@ -187,8 +188,9 @@ def _ends_disposisi(sop: SopDefinition, step_no: int) -> bool:
 
 async def make(rt: Runtime, payload: dict[str, Any]) -> Made:
     """Build, render and keep the file a `send_record` row asks for."""
-    from bot.records import pdf
-
+    # matplotlib and fpdf2 load in a worker thread: the first record of a process's life
+    # must not freeze every chat for the second their import takes.
+    pdf = await asyncio.to_thread(importlib.import_module, "bot.records.pdf")
     record, process_id = payload["record"], int(payload["process_id"])
     files_dir = rt.settings.files_dir
     async with rt.sessions() as session:

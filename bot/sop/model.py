@@ -178,8 +178,7 @@ class SopDefinition(_Strict):
         """A review whose document is signed later in the SOP: approving it is a paraf."""
         step = self.step(no)
         return step.kind is Kind.PERIKSA and any(
-            s.kind is Kind.TANDA_TANGAN and s.revisi_ke == step.revisi_ke
-            for s in self.steps[no:]
+            s.kind is Kind.TANDA_TANGAN and s.revisi_ke == step.revisi_ke for s in self.steps[no:]
         )
 
     def role(self, code: str) -> Role:

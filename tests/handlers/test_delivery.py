@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from bot.services.common import enqueue
 from handlers import inbox
-from handlers.outbox import deliver
+from handlers.outbox import _claim, deliver
 from storage.models import Inbox, Outbox, Person, Process
 from tests.handlers.harness import Harness
 from tests.handlers.test_flow import JAFUNG, KADIS, SEKRETARIS, register, start
@@ -243,3 +246,28 @@ async def test_a_press_while_the_database_is_away_takes_effect_once_it_is_back(
     await deliver(h.app)
     assert sum("Langkah 3" in t for t in h.sent(JAFUNG)) == 1
     assert len(h.answers()) == 1
+
+
+async def test_a_slow_send_is_not_taken_over_by_another_process(tmp_path) -> None:
+    """A document that takes longer than the claim to upload: the sending process renews its
+    claim, so a second process on the same database never sends it again (the person would
+    get the file twice)."""
+    async with Harness(tmp_path, outbox_lease_seconds=0.6) as h:
+        await register(h)
+        async with h.rt.sessions.begin() as s:
+            enqueue(s, h.clock.now(), JAFUNG, "send_message", {"text": "Berkas sudah lengkap."})
+        real = h.request.do_request
+        taken: list[int] = []
+
+        async def slow(url: str, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+            if url.endswith("/sendMessage"):
+                for _ in range(6):  # 1.5 s of upload: over twice the claim
+                    await asyncio.sleep(0.25)
+                    h.clock.advance(seconds=0.25)
+                taken.extend(row.id for row in await _claim(h.rt))  # the other process
+            return await real(url, *args, **kwargs)
+
+        h.request.do_request = slow  # type: ignore[method-assign]
+        await deliver(h.app)
+        assert taken == []
+        assert h.sent(JAFUNG).count("Berkas sudah lengkap.") == 1

@@ -321,9 +321,7 @@ def test_lakip_kadis_revision_brings_the_new_draft_through_both_paraf_steps() ->
 
 
 def test_a_reviewer_marked_paraf_ulang_false_gets_the_new_version_straight_back() -> None:
-    steps = [
-        s.model_copy(update={"paraf_ulang": False}) if s.no == 8 else s for s in LAKIP.steps
-    ]
+    steps = [s.model_copy(update={"paraf_ulang": False}) if s.no == 8 else s for s in LAKIP.steps]
     sop = LAKIP.model_copy(update={"steps": steps})
     p = Process(sop)
     advance_to(p, 8)
