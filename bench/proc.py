@@ -46,7 +46,7 @@ class BotUnderTest:
         self.server = server
         self.env = {
             **os.environ,
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
             "TELEGRAM_BOT_TOKEN": token,
             "TELEGRAM_API_BASE_URL": server.base_url,
             "TELEGRAM_FILE_BASE_URL": server.file_base_url,

@@ -208,6 +208,7 @@ async def one_run(args: argparse.Namespace, variant: str, tmp: Path) -> list[Res
         spy = None
         if args.py_spy and not bot.bare:  # collapsed stacks of our bot, for a flame graph
             out = Path(args.py_spy) / f"{variant}-{time.strftime('%H%M%S')}.txt"
+            out.parent.mkdir(parents=True, exist_ok=True)
             cmd = [args.py_spy_bin, "record", "-p", str(bot.proc.pid), "-f", "raw", "-o", str(out)]
             spy = subprocess.Popen([*cmd, "--nonblocking", "-r", "200"], stdout=subprocess.DEVNULL)
         presser = server.user(seed.SEKRETARIS)

@@ -43,7 +43,9 @@ def make_engine(url: str, options: PoolOptions | None = None) -> AsyncEngine:
     is_sqlite = make_url(url).get_backend_name() == "sqlite"
     if is_sqlite:
         _prepare_sqlite_path(url)
-        engine = create_async_engine(url)
+        from storage import fastsqlite
+
+        engine = create_async_engine(url, module=fastsqlite.dbapi())
     else:
         o = options or PoolOptions()
         connect_args: dict = {"timeout": o.connect_timeout, "command_timeout": o.command_timeout}
@@ -66,7 +68,9 @@ def make_engine(url: str, options: PoolOptions | None = None) -> AsyncEngine:
             # bot process wait for the lock instead of failing.
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=10000")
+            # On the event loop a statement never waits for a lock: it gets SQLITE_BUSY at
+            # once and runs again on the driver's thread, which waits 10 s (fastsqlite).
+            cur.execute("PRAGMA busy_timeout=0")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
