@@ -99,9 +99,7 @@ def build_app(rt: Runtime, request: BaseRequest | None = None, *, jobs: bool = T
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     else:
-        builder = builder.read_timeout(s.send_read_timeout_seconds).media_write_timeout(
-            s.send_upload_timeout_seconds
-        )
+        builder = builder.media_write_timeout(s.file_upload_timeout_seconds)
     app = builder.build()
     app.bot_data["rt"] = rt
     handlers.register(app)

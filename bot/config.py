@@ -73,10 +73,11 @@ class Settings(BaseSettings):
     inbox_lease_seconds: float = 30.0  # a crashed process's updates are handled after this
     inbox_keep_days: float = 7.0  # handled updates are deleted after this
     download_timeout_seconds: float = 30.0  # one slow getFile/download answers, never hangs
-    # How long a send waits for Telegram's answer. PTB's 5 s is short for a document on a
-    # busy link: a send that timed out is sent again, and the person then has it twice.
-    send_read_timeout_seconds: float = 20.0
-    send_upload_timeout_seconds: float = 60.0  # writing a file to Telegram (media_write)
+    # How long a file send waits for Telegram's answer. PTB's 5 s (kept for texts, so one
+    # stalled chat does not hold up the others long) is short for a document on a busy
+    # link: a send that timed out is sent again, and the person then has it twice.
+    file_read_timeout_seconds: float = 20.0
+    file_upload_timeout_seconds: float = 60.0  # writing a file to Telegram (media_write)
 
     reminder_interval_minutes: float = 60.0
     escalation_multiple: float = 2.0

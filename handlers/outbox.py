@@ -282,23 +282,39 @@ async def _send_document(app: Application, row: Outbox):  # type: ignore[no-unty
     try:
         if not payload.get("file_id"):  # made by the bot, never uploaded: send our copy
             raise BadRequest("no file id")
-        return await app.bot.send_document(row.chat_id, payload["file_id"], caption=caption)
+        return await app.bot.send_document(
+            row.chat_id, payload["file_id"], caption=caption, read_timeout=file_wait(app)
+        )
     except BadRequest:
         # The file id may not be valid for this bot/server any more: send our stored copy.
         path = Path(payload["path"])
         with path.open("rb") as fh:
             return await app.bot.send_document(
-                row.chat_id, fh, filename=payload.get("file_name"), caption=caption
+                row.chat_id,
+                fh,
+                filename=payload.get("file_name"),
+                caption=caption,
+                read_timeout=file_wait(app),
             )
+
+
+def file_wait(app: Application) -> float:
+    """How long a file send waits for Telegram's answer: longer than a text's 5 s, since a
+    file that timed out is sent again and the person then has it twice."""
+    return app.bot_data["rt"].settings.file_read_timeout_seconds
 
 
 async def _send_voice(app: Application, row: Outbox):  # type: ignore[no-untyped-def]
     payload = row.payload
     try:
-        return await app.bot.send_voice(row.chat_id, payload["file_id"], caption=payload["caption"])
+        return await app.bot.send_voice(
+            row.chat_id, payload["file_id"], caption=payload["caption"], read_timeout=file_wait(app)
+        )
     except BadRequest:
         with Path(payload["path"]).open("rb") as fh:
-            return await app.bot.send_voice(row.chat_id, fh, caption=payload["caption"])
+            return await app.bot.send_voice(
+                row.chat_id, fh, caption=payload["caption"], read_timeout=file_wait(app)
+            )
 
 
 async def _remind(app: Application, row: Outbox) -> int | None:

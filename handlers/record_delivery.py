@@ -43,9 +43,10 @@ async def send_made(app: Application, row: Outbox) -> Message:
         text = t.too_big_to_send(made.file_name, size, made.path)
         return await app.bot.send_message(row.chat_id, fit(text, MAX_TEXT))
     caption = fit(made.caption, MAX_CAPTION) or None
+    wait = rt.settings.file_read_timeout_seconds  # see outbox.file_wait
     with open(made.path, "rb") as fh:
         if made.photo:
-            return await app.bot.send_photo(row.chat_id, fh, caption=caption)
+            return await app.bot.send_photo(row.chat_id, fh, caption=caption, read_timeout=wait)
         return await app.bot.send_document(
-            row.chat_id, fh, filename=made.file_name, caption=caption
+            row.chat_id, fh, filename=made.file_name, caption=caption, read_timeout=wait
         )

@@ -90,7 +90,7 @@ async def apply_events(
                 current_si.note = note
                 current_si.next_reminder_at = current_si.escalate_at = None
                 audit(session, now, actor_id, outcome, process.id, no, note)
-                step = sop.step(no)
+                step = sop.phase(no, current_si.role)
                 who = acting_label(sop, actor, step.role) if actor else "sistem"
                 label = texts.outcome_label(step, outcome, note)
                 closed = texts.outcome_text(process.title, step, label, who, now, tz)
@@ -110,7 +110,7 @@ async def apply_events(
                     )
                 )
             case StepActivated(step_no=no, role=role):
-                step = sop.step(no)
+                step = sop.phase(no, role)  # the signer's turn of an upload: a sign step
                 si = new_instance(rt, process.id, step, now, state.revision_round)
                 # A disposisi named who does this role's work in this process.
                 si.assignees = (process.assignments or {}).get(role)
@@ -135,7 +135,7 @@ async def apply_events(
                     current_si.outcome = engine.CANCELLED
                     current_si.actor_id = actor_id
                     current_si.next_reminder_at = current_si.escalate_at = None
-                    step = sop.step(current_si.step_no)
+                    step = sop.phase(current_si.step_no, current_si.role)
                     text = texts.cancelled_card(process.title, step.no, step.short)
                     await close_cards(session, now, current_si, text)
                 who = acting_label(sop, actor, "") if actor else "sistem"
@@ -178,7 +178,8 @@ async def act_on_step(
 
 
 def _is_revision_target(sop: SopDefinition, step_no: int) -> bool:
-    return any(s.revisi_ke == step_no for s in sop.steps)
+    """A draft someone reviews or signs (and may send back), not a plain attachment."""
+    return sop.step(step_no).ttd_oleh is not None or any(s.revisi_ke == step_no for s in sop.steps)
 
 
 async def press_step(
@@ -188,7 +189,7 @@ async def press_step(
     assert tok.step_instance_id is not None
     si, process = await load_step(session, tok.step_instance_id)
     sop = await check_open(rt, session, actor, si, process)
-    step = sop.step(si.step_no)
+    step = sop.phase(si.step_no, si.role)
     state = ProcessState.from_json(process.state)
     prepared = await prepared_note(session, actor, si)
     if prepared and tok.action in ("selesai", "teruskan", "setuju"):
@@ -352,7 +353,7 @@ async def revise(
         revision_doc_file=file,
     )
     await clear_prompt(session, now, actor)
-    step = sop.step(si.step_no)
+    step = sop.phase(si.step_no, si.role)
     between = [
         texts.role_short(sop, s.role)
         for s in sop.steps[(step.revisi_ke or step.no) : step.no - 1]

@@ -46,7 +46,7 @@ async def claim(
         name = await _name(session, si.claimed_by)
         raise ServiceError(texts.CLAIMED_BY.format(no=si.step_no, names=name))
     si.claimed_by = actor.id
-    step = sop.step(si.step_no)
+    step = sop.phase(si.step_no, si.role)
     closed = texts.claimed_card(step.no, step.short, process.title, actor.name)
     for person in others:
         enqueue(session, now, person.telegram_id, "close_task", {"text": closed}, si.id)
@@ -123,7 +123,7 @@ async def move(rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, 
         raise ServiceError(texts.MOVE_NO_ONE)
     before = await recipients(session, si, now)
     si.assignees, si.claimed_by = [target.id], None
-    step = sop.step(si.step_no)
+    step = sop.phase(si.step_no, si.role)
     closed = texts.moved_card(process.title, step.no, step.short, target.name)
     for person in before:
         if person.id != target.id:

@@ -13,7 +13,7 @@ from bot.people import holders
 from bot.runtime import Runtime
 from bot.services.common import audit, enqueue, latest_document, send, send_document
 from bot.services.views import document_label
-from bot.sop.model import SopDefinition
+from bot.sop.model import Kind, SopDefinition
 from storage.models import Disposition, Outbox, Person, Process, StepInstance
 
 CLOSABLE = ("card", "reminder", "escalation")
@@ -92,10 +92,13 @@ async def involved(session: AsyncSession, process: Process) -> list[Person]:
 async def notify_finished(
     rt: Runtime, session: AsyncSession, now: datetime, process: Process, sop: SopDefinition
 ) -> None:
-    # The final document is the signed one when the SOP has a signature, else the draft.
-    final = await latest_document(session, process.id, ("ttd",)) or await latest_document(
-        session, process.id, ("draft",)
-    )
+    # The final document is the one the SOP's sign step signed (not a signed surat
+    # pengantar that goes with it); with no sign step, the latest draft.
+    signs = [s.no for s in sop.steps if s.kind is Kind.TANDA_TANGAN]
+    final = None
+    if signs:
+        final = await latest_document(session, process.id, ("ttd",), step_no=signs[-1])
+    final = final or await latest_document(session, process.id, ("draft",))
     text = texts.finished_text(process.title, sop, now, rt.settings.timezone)
     if process.nomor_naskah:
         text += f"\nNomor naskah: {process.nomor_naskah}"

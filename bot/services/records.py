@@ -54,12 +54,12 @@ class _StepFacts:
 _facts: dict[tuple[int, str, int], _StepFacts] = {}
 
 
-def _step_facts(rt: Runtime, sop: SopDefinition, no: int) -> _StepFacts:
+def _step_facts(rt: Runtime, sop: SopDefinition, no: int, role: str) -> _StepFacts:
     """What a step's rows share (parsed once per step, not once per activation)."""
-    key = (id(rt.calendar), sop.number, no)
+    key = (id(rt.calendar), sop.number, no, role)
     facts = _facts.get(key)
     if facts is None or len(_facts) > 10_000:
-        step = sop.step(no)
+        step = sop.phase(no, role)  # the signer's turn of an upload reads as the signing
         facts = _facts[key] = _StepFacts(
             step.short,
             texts.role_name(sop, step.role),
@@ -72,7 +72,7 @@ def _step_facts(rt: Runtime, sop: SopDefinition, no: int) -> _StepFacts:
 
 def step_row(rt: Runtime, sop: SopDefinition, si: Any, actor: str | None, now: datetime) -> StepRow:
     """One activation as a record row; `si` is a StepInstance or a row with its columns."""
-    facts = _step_facts(rt, sop, si.step_no)
+    facts = _step_facts(rt, sop, si.step_no, si.role)
     return StepRow(
         process_id=si.process_id,
         sop_number=sop.number,
@@ -196,6 +196,7 @@ class Period:
 _STEP_COLUMNS = (
     StepInstance.process_id,
     StepInstance.step_no,
+    StepInstance.role,
     StepInstance.round,
     StepInstance.started_at,
     StepInstance.finished_at,

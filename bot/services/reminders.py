@@ -62,7 +62,7 @@ def late_by(rt: Runtime, si: StepInstance, now: datetime) -> str:
 
 def _missing(process: Process, rt: Runtime, si: StepInstance) -> list[str]:
     sop = rt.sops.get(process.sop_number)
-    if sop is None or sop.step(si.step_no).kind is not Kind.KUMPUL:
+    if sop is None or sop.phase(si.step_no, si.role).kind is not Kind.KUMPUL:
         return []
     return ProcessState.from_json(process.state).missing_bidang
 
@@ -77,7 +77,7 @@ async def remind(
 ) -> None:
     """Queue the short reminder line for each person (see the outbox's `remind`)."""
     sop = svc.sop_of(rt, process)
-    step = sop.step(si.step_no)
+    step = sop.phase(si.step_no, si.role)
     line = texts.reminder_line(step, late_by(rt, si, now), _missing(process, rt, si))
     view, _ = await views.task_view(rt, session, process, si, sop)
     view.late_by = late_by(rt, si, now)
@@ -162,7 +162,7 @@ async def _escalations(rt: Runtime, session: AsyncSession, now: datetime) -> int
         superior = sop.role(si.role).superior
         if superior is None or sop.role(superior).superior is None:
             continue  # the top of the chain reads late items in the daily digest
-        step = sop.step(si.step_no)
+        step = sop.phase(si.step_no, si.role)
         names = ", ".join(p.name for p in await recipients(session, si, now)) or "-"
         text = texts.escalation_text(
             process.title,
@@ -321,7 +321,7 @@ def _digest_text(rt, now, person, roles, mine, overview, names) -> str:  # type:
         lines += ["", f"Menunggu Bapak/Ibu ({count}):"]
         for si, p in rows:
             sop = rt.sops.get(p.sop_number)
-            label = sop.step(si.step_no).short if sop else f"Langkah {si.step_no}"
+            label = sop.phase(si.step_no, si.role).short if sop else f"Langkah {si.step_no}"
             when_ = (
                 f"⏰ terlambat {late_by(rt, si, now)}"
                 if si.deadline_at < now

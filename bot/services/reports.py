@@ -98,7 +98,7 @@ async def status_text(rt: Runtime, session: AsyncSession, process: Process) -> s
     lines = [f"📋 #{process.id} {fit(process.title, 60)} · {state} · SOP {sop.short}"]
     running = [(si, name) for si, name in rows if si.finished_at is None]
     for si, _ in running:
-        step = sop.step(si.step_no)
+        step = sop.phase(si.step_no, si.role)
         late = " 🔴 terlambat" if si.deadline_at < now else ""
         lines.append(
             f"▶️ Langkah {step.no} {step.short} — {texts.role_short(sop, step.role)} · sejak "
@@ -109,7 +109,7 @@ async def status_text(rt: Runtime, session: AsyncSession, process: Process) -> s
     for si, name in rows:
         if si.finished_at is None:
             continue
-        step = sop.step(si.step_no)
+        step = sop.phase(si.step_no, si.role)
         mark, outcome = _OUTCOMES.get(si.outcome or "", ("✅", si.outcome or "selesai"))
         round_ = f" (ronde {si.round})" if si.round else ""
         lines.append(

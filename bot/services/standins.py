@@ -325,7 +325,7 @@ async def _hand_over(
             continue
         was = {p.id: p for p in before[si.id]}
         now_for = {p.id: p for p in await recipients(session, si, now)}
-        step = sop.step(si.step_no)
+        step = sop.phase(si.step_no, si.role)
         for pid in was.keys() - now_for.keys():
             if start:
                 text = tx.moved_card(process.title, step.no, step.short, label, row.sampai)

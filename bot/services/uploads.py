@@ -25,6 +25,7 @@ from bot.services.common import (
     load_step,
     open_steps,
     set_prompt,
+    sop_of,
 )
 from bot.sop.model import Kind
 from bot.workflow import engine
@@ -55,7 +56,7 @@ async def upload_target(
     candidates, collecting = [], []
     for si, process in await open_steps(session, actor):
         sop = rt.sops.get(process.sop_number)
-        step = sop.step(si.step_no) if sop is not None else None
+        step = sop.phase(si.step_no, si.role) if sop is not None else None
         if step is not None and step.kind is Kind.UNGGAH:
             candidates.append((si, process, step))
         elif step is not None and step.kind is Kind.TANDA_TANGAN:
@@ -99,8 +100,8 @@ async def receive_upload(
     caption: str | None = None,
 ) -> Reply:
     si, process = await load_step(session, si_id)
-    signing = rt.sops.get(process.sop_number)
-    if signing is not None and signing.step(si.step_no).kind is Kind.TANDA_TANGAN:
+    sop = rt.sops.get(process.sop_number)
+    if sop is not None and sop.phase(si.step_no, si.role).kind is Kind.TANDA_TANGAN:
         return await _receive_signed(rt, session, now, actor, si, process, file, caption)
     sop = await act_on_step(
         rt, session, now, actor, si, process, engine.Upload(si.step_no), upload_file=file
@@ -109,7 +110,7 @@ async def receive_upload(
     state = ProcessState.from_json(process.state)
     nxt = (
         f" Diteruskan ke Langkah {state.current} "
-        f"({texts.role_name(sop, sop.step(state.current).role)})."
+        f"({texts.role_name(sop, engine.current_step(sop, state).role)})."
         if state.current
         else ""
     )
@@ -126,13 +127,16 @@ async def _receive_signed(
     file: FileIn,
     caption: str | None,
 ) -> Reply:
-    """The signed PDF closes the sign step; its caption, if any, is the nomor naskah."""
+    """The signed PDF closes the sign step; its caption, if any, is the nomor naskah (of
+    the process's own naskah on a sign step; of the signed upload, e.g. the surat pengantar,
+    kept with that step only)."""
     if not file.file_name.lower().endswith(".pdf"):
         raise ServiceError(texts.SIGNED_ONLY_PDF)
     nomor = one_line(caption or "", 100) or None
     await check_open(rt, session, actor, si, process)
     doc = await add_document(session, now, process.id, si.step_no, si.id, "ttd", file, actor.id)
-    if nomor:
+    sop = sop_of(rt, process)
+    if nomor and sop.step(si.step_no).kind is Kind.TANDA_TANGAN:
         process.nomor_naskah = nomor
     await act_on_step(rt, session, now, actor, si, process, engine.Sign(si.step_no, doc.id, nomor))
     await clear_prompt(session, now, actor)

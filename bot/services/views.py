@@ -34,7 +34,7 @@ from storage.models import (
 async def task_view(
     rt: Runtime, session: AsyncSession, process: Process, si: StepInstance, sop: SopDefinition
 ) -> tuple[texts.TaskView, Document | None]:
-    step = sop.step(si.step_no)
+    step = sop.phase(si.step_no, si.role)
     state = ProcessState.from_json(process.state)
     notes_rows = (
         await session.execute(
@@ -120,7 +120,7 @@ async def task_view(
 
 
 def _about_document(sop: SopDefinition, si: StepInstance) -> bool:
-    kind = sop.step(si.step_no).kind
+    kind = sop.phase(si.step_no, si.role).kind
     return kind is Kind.DISPOSISI or kind.is_review
 
 
@@ -267,7 +267,7 @@ async def notify_task(
     view, doc = await task_view(rt, session, process, si, sop)
     view.late_by = late_by
     tokens = await step_tokens(session, si.id)
-    shared = sop.step(si.step_no).kind in SHARED_WORK and len(people) > 1
+    shared = sop.phase(si.step_no, si.role).kind in SHARED_WORK and len(people) > 1
     buttons = card_buttons(tokens, view, shared, si.claimed_by is not None)
     text = texts.task_text(view)
     voices = (

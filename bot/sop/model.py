@@ -66,6 +66,10 @@ class Step(_Strict):
     dokumen: str = ""  # unggah steps: what the file is, e.g. "Draf LAKIP" ("Draf LAKIP ke-2")
     # unggah steps: which file types close the step (images only where the SOP wants a photo)
     berkas: tuple[str, ...] = DOCUMENT_TYPES
+    # unggah steps: the uploaded document must be signed by this role before the step is
+    # done (LAKIP step 9: the surat pengantar, signed by the Kadis); see `SopDefinition.phase`.
+    ttd_oleh: str | None = None
+    ttd_label: str = ""  # the signing on cards, e.g. "Tanda tangan surat pengantar"
 
     @field_validator("waktu")
     @classmethod
@@ -163,6 +167,14 @@ class SopDefinition(_Strict):
                 raise SopRuleError(
                     ("steps", i, "revisi_ke"), "revisi_ke hanya untuk langkah periksa/tanda_tangan"
                 )
+            if step.ttd_oleh is not None:
+                where = ("steps", i, "ttd_oleh")
+                if step.kind is not Kind.UNGGAH:
+                    raise SopRuleError(where, "ttd_oleh hanya untuk langkah unggah")
+                if step.ttd_oleh not in codes:
+                    raise SopRuleError(where, f"peran '{step.ttd_oleh}' tidak ada di daftar roles")
+                if step.ttd_oleh == step.role:
+                    raise SopRuleError(where, "penanda tangan harus peran lain dari pengunggah")
         return self
 
     @property
@@ -173,6 +185,24 @@ class SopDefinition(_Strict):
 
     def step(self, no: int) -> Step:
         return self.steps[no - 1]
+
+    def phase(self, no: int, role: str | None) -> Step:
+        """The step as the one holding it now sees it. An unggah step that needs a signature
+        (`ttd_oleh`) has two turns: the uploader's, then the signer's, which is a sign step on
+        that upload (🖋 with the signed PDF, or ✏️ back to the uploader)."""
+        step = self.step(no)
+        if step.ttd_oleh is None or role != step.ttd_oleh:
+            return step
+        return step.model_copy(
+            update={
+                "role": step.ttd_oleh,
+                "kind": Kind.TANDA_TANGAN,
+                "revisi_ke": no,
+                "label": step.ttd_label or step.label,
+                "berkas": ("pdf",),
+                "ttd_oleh": None,
+            }
+        )
 
     def is_paraf(self, no: int) -> bool:
         """A review whose document is signed later in the SOP: approving it is a paraf."""

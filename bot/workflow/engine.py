@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.sop.model import Kind, SopDefinition
+from bot.sop.model import Kind, SopDefinition, Step
 from bot.workflow.events import (
     Event,
     ProcessCancelled,
@@ -53,6 +53,7 @@ class ProcessState:
     revision_round: int = 0  # how many revisions this process has had
     bidang: tuple[str, ...] = ()  # kumpul checklist rows, fixed when the process starts
     checklist: dict[str, str] = field(default_factory=dict)  # bidang -> "ada" or a reason
+    signing: bool = False  # an upload waits for its signature (`Step.ttd_oleh`)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +65,7 @@ class ProcessState:
             "revision_round": self.revision_round,
             "bidang": list(self.bidang),
             "checklist": dict(self.checklist),
+            "signing": self.signing,
         }
 
     @classmethod
@@ -77,6 +79,7 @@ class ProcessState:
             revision_round=data["revision_round"],
             bidang=tuple(data["bidang"]),
             checklist=dict(data["checklist"]),
+            signing=data.get("signing", False),  # absent in states saved before it existed
         )
 
     @property
@@ -157,7 +160,7 @@ def act(
         raise WorkflowError(
             "not_current", f"Langkah {action.step_no} sedang tidak menunggu tindakan."
         )
-    step = sop.step(action.step_no)
+    step = current_step(sop, state)
     if step.role not in roles:
         raise WorkflowError(
             "wrong_role", f"Langkah {step.no} adalah tugas {sop.role(step.role).name}."
@@ -179,18 +182,39 @@ def act(
                     "Data belum lengkap. Beri alasan untuk: " + ", ".join(unexplained) + ".",
                 )
             checklist = {**state.checklist, **{b: reasons[b].strip() for b in missing}}
-            return _finish(sop, replace(state, checklist=checklist), step.no, DONE, note)
+            return _finish(sop, replace(state, checklist=checklist), step, DONE, note)
         case Complete(note=note):
-            return _finish(sop, state, step.no, DONE, note)
+            return _finish(sop, state, step, DONE, note)
+        case Upload() if step.ttd_oleh is not None:
+            # Uploaded, now the signer's turn on the same step.
+            state = replace(state, outcomes={**state.outcomes, step.no: UPLOADED}, signing=True)
+            return state, [
+                StepCompleted(step.no, step.role, UPLOADED, None),
+                StepActivated(step.no, step.ttd_oleh, "ttd"),
+            ]
         case Upload():
-            return _finish(sop, state, step.no, UPLOADED, None)
+            return _finish(sop, state, step, UPLOADED, None)
         case Approve(note=note):
-            return _finish(sop, state, step.no, PARAF if sop.is_paraf(step.no) else APPROVED, note)
+            return _finish(sop, state, step, PARAF if sop.is_paraf(step.no) else APPROVED, note)
         case Sign(note=note):
-            return _finish(sop, state, step.no, SIGNED, note)
+            return _finish(sop, replace(state, signing=False), step, SIGNED, note)
         case RequestRevision(note=note):
             if not note.strip():
                 raise WorkflowError("empty_note", "Catatan revisi tidak boleh kosong.")
+            if state.signing:  # the signer sends the upload back to the uploader
+                round_ = state.revision_round + 1
+                state = replace(
+                    state,
+                    outcomes={**state.outcomes, step.no: REVISION},
+                    revision_round=round_,
+                    signing=False,
+                )
+                uploader = sop.step(step.no).role
+                return state, [
+                    StepCompleted(step.no, step.role, REVISION, note.strip()),
+                    RevisionRequested(step.no, step.no, note.strip(), round_),
+                    StepActivated(step.no, uploader, "revisi"),
+                ]
             target = step.revisi_ke
             assert target is not None  # guaranteed by SopDefinition validation
             round_ = state.revision_round + 1
@@ -222,9 +246,10 @@ def cancel(state: ProcessState, reason: str) -> tuple[ProcessState, list[Event]]
 
 
 def _finish(
-    sop: SopDefinition, state: ProcessState, step_no: int, outcome: str, note: str | None
+    sop: SopDefinition, state: ProcessState, step: Step, outcome: str, note: str | None
 ) -> tuple[ProcessState, list[Event]]:
-    step = sop.step(step_no)
+    """`step` as its holder saw it (the signer's turn of an upload: the signer's role)."""
+    step_no = step.no
     state = replace(state, outcomes={**state.outcomes, step_no: outcome})
     events: list[Event] = [StepCompleted(step_no, step.role, outcome, note)]
     if state.return_to is not None and step_no < state.return_to:
@@ -254,6 +279,14 @@ def _next_on_return(sop: SopDefinition, done: int, reviser: int) -> int:
             if s.kind.is_review and s.revisi_ke == target.revisi_ke:
                 return no
     return reviser
+
+
+def current_step(sop: SopDefinition, state: ProcessState) -> Step:
+    """The current step as its holder sees it: the signer's turn of an upload that needs
+    a signature is a sign step (`SopDefinition.phase`)."""
+    assert state.current is not None
+    step = sop.step(state.current)
+    return sop.phase(step.no, step.ttd_oleh) if state.signing else step
 
 
 def _activate(

@@ -121,6 +121,9 @@ async def test_a_finished_lakip_leaves_its_records_in_the_chat(
         await sign(server, kadis, jaf)
         await step(jaf, 9)
         await jaf.send_document(sample("surat_pengantar.pdf", "pengantar"), "surat_pengantar.pdf")
+        await kadis.press(await step(kadis, 9), "Tanda tangani")  # the surat pengantar
+        await kadis.wait_for_text("PDF naskah yang sudah ditandatangani")
+        await kadis.send_document(sample("pengantar_ttd.pdf", "%PDF ttd"), "pengantar_ttd.pdf")
         await step(ani, 10)
         await ani.send_photo(b"\xff\xd8\xff\xe0 receipt")
         await budi.press(await step(budi, 11), "Selesai")

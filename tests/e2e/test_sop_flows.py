@@ -128,6 +128,16 @@ async def test_lakip_from_mulai_to_archive(server: FakeBotApi, tmp_path) -> None
         await jaf.send_document(
             sample("surat_pengantar.pdf", "surat pengantar"), "surat_pengantar.pdf"
         )
+        # The surat pengantar comes to the Kadis for his signature before it is sent.
+        pengantar = await step(kadis, 9)
+        assert "Tanda tangan surat pengantar" in pengantar["text"]
+        await kadis.press(pengantar, "Tanda tangani")
+        await kadis.wait_for_text("PDF naskah yang sudah ditandatangani")
+        await kadis.send_document(
+            sample("pengantar_ttd.pdf", "pengantar signed"),
+            "pengantar_ttd.pdf",
+            caption="000.8.3.3/126/100.14",
+        )
         await step(ani, 10)
         await ani.send_photo(b"\xff\xd8\xff\xe0 receipt")
         await budi.press(await step(budi, 11), "Selesai")

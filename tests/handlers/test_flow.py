@@ -100,7 +100,19 @@ async def test_lakip_runs_end_to_end_with_a_revision(h: Harness) -> None:
     await h.document(KADIS, "lakip_ttd.pdf", caption="000.8.3.3/125/100.14")
     assert "Nomor naskah: 000.8.3.3/125/100.14" in h.last(KADIS)
     assert "Langkah 9" in h.last(JAFUNG)
+    # The surat pengantar goes to the Kadis with it, for his signature (kelengkapan step 9).
     await h.document(JAFUNG, "surat_pengantar.pdf")
+    assert "Langkah 9 (Kepala Dinas)" in h.last(JAFUNG)
+    card = h.last(KADIS)
+    assert "Tanda tangan surat pengantar" in card and "Surat Pengantar LAKIP ke-1" in card
+    assert any("surat_pengantar.pdf" in t for t in h.sent(KADIS))  # the draft comes along
+    await h.press(KADIS, "Revisi")
+    await h.text(KADIS, "Tujuan surat: Kepala Bagian Organisasi")
+    assert "Langkah 9" in h.last(JAFUNG) and "Kepala Bagian Organisasi" in h.last(JAFUNG)
+    await h.document(JAFUNG, "surat_pengantar_v2.pdf")
+    await h.press(KADIS, "Tanda tangani")
+    await h.document(KADIS, "surat_pengantar_ttd.pdf", caption="000.8.3.3/126/100.14")
+    assert "Langkah 10" in h.last(TIM_A)
     await h.photo(TIM_A)  # step 10 accepts a photo of the receipt
     assert "Langkah 11" in h.last(TIM_A)
     await h.press(TIM_A, "Selesai")
@@ -127,8 +139,12 @@ async def test_lakip_runs_end_to_end_with_a_revision(h: Harness) -> None:
             "draft_lakip_v2.pdf",
             "lakip_ttd.pdf",
             "surat_pengantar.pdf",
-            docs[5],
+            "surat_pengantar_v2.pdf",
+            "surat_pengantar_ttd.pdf",
+            docs[7],
         ]
+        # The LAKIP's nomor naskah stays; the surat pengantar's is kept with its step.
+        assert process.nomor_naskah == "000.8.3.3/125/100.14"
         actions = await s.scalar(select(func.count(AuditLog.id)))
         assert actions >= 25
 

@@ -107,6 +107,8 @@ def happy_press(sop: SopDefinition, state: ProcessState) -> tuple[Action, str]:
     """The press the right person makes to move the current step forward."""
     assert state.current is not None
     step = sop.step(state.current)
+    if step.ttd_oleh is not None and state.signing:  # the upload waits for its signer
+        return Sign(step.no), step.ttd_oleh
     if step.kind is Kind.UNGGAH:
         return Upload(step.no), step.role
     if step.kind is Kind.TANDA_TANGAN:
@@ -222,7 +224,17 @@ def test_lakip_runs_from_start_to_finish_with_reasons_for_missing_bidang() -> No
     p.act(Approve(7), by="sekretaris")
     p.act(Sign(8), by="kadis")
     assert p.events[-1] == StepActivated(9, "jafung", "lanjut")
-    p.act(Upload(9), by="jafung")  # surat pengantar
+    # The surat pengantar: uploaded by the Jafung, then signed by the Kadis (kelengkapan).
+    assert p.act(Upload(9), by="jafung") == [
+        StepCompleted(9, "jafung", UPLOADED, None),
+        StepActivated(9, "kadis", "ttd"),
+    ]
+    p.refused(Upload(9), by="jafung", code="wrong_role")  # the signer's turn now
+    p.refused(Approve(9), by="kadis", code="wrong_kind")  # a signature needs the document
+    assert p.act(Sign(9, document_id=12), by="kadis") == [
+        StepCompleted(9, "kadis", SIGNED, None),
+        StepActivated(10, "tim_kerja", "lanjut"),
+    ]
     p.act(Upload(10), by="tim_kerja")  # tanda terima from Bagian Organisasi
     assert p.events[-1] == StepActivated(11, "tim_kerja", "lanjut")
     p.act(Complete(11), by="tim_kerja")
@@ -231,8 +243,31 @@ def test_lakip_runs_from_start_to_finish_with_reasons_for_missing_bidang() -> No
     assert p.state.status == FINISHED
     assert p.state.outcomes == {
         1: DONE, 2: DONE, 3: DONE, 4: DONE, 5: UPLOADED, 6: PARAF,
-        7: PARAF, 8: SIGNED, 9: UPLOADED, 10: UPLOADED, 11: DONE,
+        7: PARAF, 8: SIGNED, 9: SIGNED, 10: UPLOADED, 11: DONE,
     }  # fmt: skip
+
+
+def test_the_signer_of_an_upload_sends_it_back_to_the_uploader_and_signs_the_new_one() -> None:
+    p = Process(LAKIP)
+    advance_to(p, 9)
+    p.act(Upload(9), by="jafung")
+    assert p.act(RequestRevision(9, "Alamat tujuan salah"), by="kadis") == [
+        StepCompleted(9, "kadis", REVISION, "Alamat tujuan salah"),
+        RevisionRequested(9, 9, "Alamat tujuan salah", 1),
+        StepActivated(9, "jafung", "revisi"),
+    ]
+    assert p.current == 9 and not p.state.signing and p.state.revision_round == 1
+    p.refused(Sign(9), by="kadis", code="wrong_role")  # nothing to sign until it is back
+    p.act(Upload(9), by="jafung")
+    assert p.events[-1] == StepActivated(9, "kadis", "ttd")
+    p.act(Sign(9), by="kadis")
+    assert p.current == 10 and p.state.outcomes[9] == SIGNED and p.state.return_to is None
+
+
+def test_a_state_saved_before_signing_existed_still_loads() -> None:
+    saved = Process(LAKIP).state.to_json()
+    del saved["signing"]
+    assert ProcessState.from_json(saved).signing is False
 
 
 def test_kumpul_with_no_bidang_list_closes_with_selesai() -> None:
@@ -611,10 +646,12 @@ def refusal_reasons(
     if action.step_no != state.current:
         return {"not_current"}
     step = sop.step(state.current)
+    # An upload that needs a signature: after the upload it is the signer's sign step.
+    role, kind = (step.ttd_oleh, Kind.TANDA_TANGAN) if state.signing else (step.role, step.kind)
     reasons = set()
-    if step.role not in roles:
+    if role not in roles:
         reasons.add("wrong_role")
-    if not isinstance(action, ACTIONS_FOR_KIND[step.kind]):
+    if not isinstance(action, ACTIONS_FOR_KIND[kind]):
         reasons.add("wrong_kind")
     elif isinstance(action, RequestRevision) and not action.note.strip():
         reasons.add("empty_note")
@@ -674,9 +711,10 @@ def test_arbitrary_presses_never_break_the_office_rules(
         old = state.current
         assert old is not None
         step = sop.step(old)
+        signing = state.signing  # the signer's turn of an upload that needs a signature
 
         # (c) an accepted press came from someone holding the step's role, on the current step
-        assert step.role in roles
+        assert (step.ttd_oleh if signing else step.role) in roles
         assert action.step_no == old
 
         # (a) the process moves only one step on, to the revision target of this review step,
@@ -685,6 +723,13 @@ def test_arbitrary_presses_never_break_the_office_rules(
             expected = old
             ticked.add(action.bidang)
             assert new.checklist.get(action.bidang) == "ada"
+        elif isinstance(action, Upload) and step.ttd_oleh is not None:
+            expected = old  # now the signer's turn on the same step
+            assert new.signing and events[-1] == StepActivated(old, step.ttd_oleh, "ttd")
+        elif isinstance(action, RequestRevision) and signing:
+            expected = old  # back to the uploader; whoever asked before still waits
+            assert not new.signing and events[-1] == StepActivated(old, step.role, "revisi")
+            revisions += 1
         elif isinstance(action, RequestRevision):
             assert step.kind.is_review
             expected = step.revisi_ke
@@ -710,7 +755,7 @@ def test_arbitrary_presses_never_break_the_office_rules(
             assert events[-1] == ProcessFinished(sop.number)
         else:
             assert new.status == RUNNING
-            if new.current != old:
+            if new.current != old and not new.signing:
                 activated = events[-1]
                 assert isinstance(activated, StepActivated)
                 assert activated.step_no == new.current
@@ -730,6 +775,8 @@ def test_arbitrary_presses_never_break_the_office_rules(
         for s in sop.steps:
             if s.kind.is_review:
                 assert state.outcomes[s.no] == review_outcome(sop, s.no), (s.no, state.outcomes)
+            if s.ttd_oleh is not None:
+                assert state.outcomes[s.no] == SIGNED
         if revisions:
             event("finished after a revision")
     assert sop.model_dump() == SOP_DUMPS[sop.number]  # the definition itself is untouched
@@ -755,7 +802,8 @@ def test_right_people_always_finish_whatever_the_revisions(
             revisions += 1
         state, _ = act(sop, state, action, frozenset({role}))
         presses_made += 1
-        assert presses_made <= len(sop.steps) + 2 * len(revise)
+        signatures = sum(s.ttd_oleh is not None for s in sop.steps)  # one more press each
+        assert presses_made <= len(sop.steps) + signatures + 2 * len(revise)
     assert state.revision_round == revisions
     assert all(
         state.outcomes[s.no] == review_outcome(sop, s.no) for s in sop.steps if s.kind.is_review
