@@ -8,7 +8,8 @@ Kadis starts it (SOP button, one-tap title, typed arahan, Surat Edaran file), a 
 the late Sekretaris, the Sekretaris and the Jafung forward it, Tim Kerja ticks every bidang
 and uploads a draft, the next morning's digest, the Jafung and the Sekretaris approve, the
 Kadis asks for a revision, Tim Kerja uploads v2, the Kadis signs, the Jafung uploads the
-surat pengantar, Tim Kerja sends a photo of the tanda terima and closes the archive step.
+surat pengantar (the Kadis signs it), Tim Kerja sends a photo of the tanda terima and
+closes the archive step.
 
 Then, for each role, prints what that person saw in their chat, in order: messages and
 document captions ("📄 ..."), edits ("✏️ (pesan diubah) ..."), buttons ("[✅ Setuju] ..."),
@@ -323,6 +324,9 @@ async def play(h: Harness) -> Run:
     # Wednesday: the surat pengantar, the tanda terima and the archive.
     run.mark(wita(25, 9))
     await run.document(JAFUNG, "surat_pengantar_lakip.pdf")
+    run.mark(wita(25, 10))  # the Kadis signs the surat pengantar
+    await run.press(KADIS, "Tanda tangani")
+    await run.document(KADIS, "surat_pengantar_ttd.pdf", caption="000.8.3.3/126/100.14")
     run.mark(wita(25, 11))
     await run.photo(TIM_A)
     await run.press(TIM_A, "Selesai")

@@ -108,12 +108,13 @@ async def receive_upload(
     )
     await clear_prompt(session, now, actor)
     state = ProcessState.from_json(process.state)
-    nxt = (
-        f" Diteruskan ke Langkah {state.current} "
-        f"({texts.role_name(sop, engine.current_step(sop, state).role)})."
-        if state.current
-        else ""
-    )
+    nxt = ""
+    if state.signing:
+        nxt = " " + texts.to_signer(texts.role_name(sop, engine.current_step(sop, state).role))
+    elif state.current:
+        role = texts.role_name(sop, sop.step(state.current).role)
+        nxt = f" Diteruskan ke Langkah {state.current} ({role})."
+
     return Reply(f"✅ Dokumen {file.file_name} diterima untuk Langkah {si.step_no}.{nxt}")
 
 

@@ -58,6 +58,12 @@ ASK_SIGNED = (
     "🖋 Kirim PDF naskah yang sudah ditandatangani (TTE dari SRIKANDI atau hasil pindai) "
     "di chat ini. Bila ada, tulis nomor naskah sebagai keterangan (caption) berkas."
 )
+
+
+def to_signer(role: str) -> str:
+    return f"Diteruskan kepada {role} untuk ditandatangani."
+
+
 SIGNED_ONLY_PDF = "Dokumen bertanda tangan harus berupa PDF."
 
 

@@ -201,8 +201,9 @@ class Actions:
         """Tanda tangani, then the signed PDF (its caption the nomor naskah): the final
         document everyone gets at the end."""
         user = self.user(v.actor)
-        signed = sample("ttd.pdf", f"{run.title} ditandatangani")
-        run.final = signed
+        signed = sample("ttd.pdf", f"{run.title} langkah {v.no} ditandatangani")
+        if run.sop.steps[v.no][1] == "tanda_tangan":  # not a signed upload (surat pengantar)
+            run.final = signed
 
         def asks_pdf(m: Msg) -> bool:
             return not _text(m).startswith("📋") and "pdf naskah" in _text(m).lower()

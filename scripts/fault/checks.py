@@ -99,7 +99,8 @@ def check(run: FaultRun, runs: list[ProcessRun]) -> tuple[list[tuple[bool, str, 
         (chat, title, no, occurrence)
         for chat, title, no, occurrence in run.q(
             "select o.chat_id, p.title, s.step_no, (select count(*) from step_instances e "
-            "where e.process_id = s.process_id and e.step_no = s.step_no and e.id < s.id) "
+            "where e.process_id = s.process_id and e.step_no = s.step_no and e.role = s.role "
+            "and e.id < s.id) "
             "from outbox o join step_instances s on s.id = o.step_instance_id "
             "join processes p on p.id = s.process_id "
             "where o.status = 'batal' and o.method = 'send_message'",

@@ -16,6 +16,9 @@ class SopPlan:
     steps: dict[int, tuple[str, str]]  # no -> (role, kind); step 1 is done by /mulai
     revisi: dict[int, int]  # reviewer step -> the step that is redone
     drafts: tuple[int, ...]  # uploads stored as "draft" (the signed PDF is the final document)
+    # Uploads another role signs before the step is done (`ttd_oleh` in the YAML): a
+    # signing turn on the same step follows each upload.
+    signs: dict[int, str] | None = None
 
     def is_paraf(self, no: int) -> bool:
         """A review of a document that a later step signs: approving it is a paraf."""
@@ -43,6 +46,7 @@ LAKIP = SopPlan(
     },
     {6: 5, 7: 5, 8: 5},
     (5,),
+    {9: "kadis"},  # the Kadis signs the surat pengantar
 )
 KINERJA = SopPlan(
     "371",
@@ -69,7 +73,7 @@ class Visit:
     """One activation of a step, and what its actor does with it."""
 
     no: int
-    occurrence: int  # 0, or 1 when the step comes round again after the revision
+    occurrence: int  # 0, or 1 when the step comes round again after the revision (per role)
     role: str
     kind: str
     actor: int
@@ -95,11 +99,15 @@ def plan_process(rng: random.Random, sop: SopPlan, title: str) -> ProcessRun:
     # document in between (they initial it again), so what is signed is what was initialled.
     again = [no for no in range(back + 1, at) if sop.revisi.get(no) == back]
     order = [*range(2, at + 1), back, *again, *range(at, len(sop.steps) + 2)]
-    seen: Counter[int] = Counter()
+    seen: Counter[tuple[int, str]] = Counter()
     visits = []
+    turns = []
     for no in order:
-        role, kind = sop.steps[no]
-        if kind in ("periksa", "tanda_tangan") and no == at and not seen[no]:
+        turns.append((no, *sop.steps[no]))
+        if no in (sop.signs or {}):
+            turns.append((no, (sop.signs or {})[no], "tanda_tangan"))
+    for no, role, kind in turns:
+        if kind in ("periksa", "tanda_tangan") and no == at and not seen[no, role]:
             outcome = "revisi"
         elif kind == "tanda_tangan":
             outcome = "ditandatangani"  # closed by sending the signed PDF
@@ -108,8 +116,8 @@ def plan_process(rng: random.Random, sop: SopPlan, title: str) -> ProcessRun:
         else:
             outcome = "diunggah" if kind == "unggah" else "selesai"
         actor = rng.choice(TIM) if role == "tim_kerja" else HOLDERS[role][0]
-        visits.append(Visit(no, seen[no], role, kind, actor, outcome))
-        seen[no] += 1
+        visits.append(Visit(no, seen[no, role], role, kind, actor, outcome))
+        seen[no, role] += 1
     tim = [v for v in visits if v.role == "tim_kerja"]
     if len({v.actor for v in tim}) < 2:  # both must act, so both are told at the end
         other = rng.choice(tim)

@@ -90,8 +90,9 @@ class FaultRun(Actions):
         if run.process_id is None:
             return None
         rows = self.q(
-            "select id from step_instances where process_id = ? and step_no = ? order by id",
-            (run.process_id, v.no),
+            "select id from step_instances where process_id = ? and step_no = ? and role = ? "
+            "order by id",
+            (run.process_id, v.no, v.role),
         )
         if len(rows) != v.occurrence + 1:
             return None

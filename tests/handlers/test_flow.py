@@ -102,7 +102,7 @@ async def test_lakip_runs_end_to_end_with_a_revision(h: Harness) -> None:
     assert "Langkah 9" in h.last(JAFUNG)
     # The surat pengantar goes to the Kadis with it, for his signature (kelengkapan step 9).
     await h.document(JAFUNG, "surat_pengantar.pdf")
-    assert "Langkah 9 (Kepala Dinas)" in h.last(JAFUNG)
+    assert "Diteruskan kepada Kepala Dinas untuk ditandatangani" in h.last(JAFUNG)
     card = h.last(KADIS)
     assert "Tanda tangan surat pengantar" in card and "Surat Pengantar LAKIP ke-1" in card
     assert any("surat_pengantar.pdf" in t for t in h.sent(KADIS))  # the draft comes along
