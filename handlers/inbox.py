@@ -64,33 +64,52 @@ def chat_key(data: dict[str, Any]) -> int:
     return 0
 
 
-async def store(rt: Runtime, updates: list[dict[str, Any]]) -> int:
+async def store(
+    rt: Runtime, updates: list[dict[str, Any]], dispatcher: Dispatcher | None = None
+) -> int:
     """Keep the updates not seen before; returns how many are new. Raises if the database
-    cannot take them (the caller must then not confirm them to Telegram)."""
+    cannot take them (the caller must then not confirm them to Telegram).
+
+    With the `dispatcher` of this process, what is due is claimed for it in the same
+    transaction and handed to it at once (one transaction and no wake-up per batch)."""
     if not updates:
         return 0
     now = rt.clock.now()
+    rows = [
+        {
+            "update_id": int(u["update_id"]),
+            "chat_id": chat_key(u),
+            "payload": u,
+            "received_at": now,
+            "handled_at": None if any(kind in u for kind in HANDLED_KINDS) else now,
+        }
+        for u in updates
+    ]
+    claimed: list[tuple[int, int, dict[str, Any]]] = []
     try:
         async with rt.sessions.begin() as session:
-            ids = [int(u["update_id"]) for u in updates]
-            seen = set(
-                await session.scalars(select(Inbox.update_id).where(Inbox.update_id.in_(ids)))
-            )
-            new = [u for u in updates if int(u["update_id"]) not in seen]
-            for u in new:
-                wanted = any(kind in u for kind in HANDLED_KINDS)
-                session.add(
-                    Inbox(
-                        update_id=int(u["update_id"]),
-                        chat_id=chat_key(u),
-                        payload=u,
-                        received_at=now,
-                        handled_at=None if wanted else now,
-                    )
-                )
-            return len(new)
+            # A redelivered update (same update_id) is skipped by the database itself.
+            insert = _insert_for(session).on_conflict_do_nothing(index_elements=["update_id"])
+            new = await session.execute(insert.returning(Inbox.update_id), rows)
+            count = len(new.all())
+            if dispatcher is not None:
+                claimed = await dispatcher.claim_in(session, now)
     except IntegrityError:
         return 0  # another process stored the same update a moment ago
+    if dispatcher is not None:
+        dispatcher.take(claimed)
+    return count
+
+
+def _insert_for(session: AsyncSession):  # type: ignore[no-untyped-def]
+    """INSERT … ON CONFLICT for the database in use (SQLite or PostgreSQL)."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(Inbox)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(Inbox)
 
 
 async def next_offset(rt: Runtime) -> int | None:
@@ -178,6 +197,10 @@ class Dispatcher:
             self._claim_failed = True  # the database is away; say so when it is back
             raise
         self._claim_failed = False
+        self.take(claimed)
+
+    def take(self, claimed: list[tuple[int, int, dict[str, Any]]]) -> None:
+        """Queue claimed updates per chat and start a worker for each chat not running."""
         for update_id, chat, payload in claimed:
             if update_id in self._taken:
                 continue
@@ -210,31 +233,40 @@ class Dispatcher:
                     .values(claimed_until=None)
                     .execution_options(synchronize_session=False)
                 )
-            # A chat another live process is working on stays with it (per-chat order).
-            busy = select(Inbox.chat_id).where(
+            return await self.claim_in(session, now)
+
+    async def claim_in(
+        self, session: AsyncSession, now: datetime
+    ) -> list[tuple[int, int, dict[str, Any]]]:
+        """Claim what is due, inside the caller's transaction; oldest first."""
+        until = now + timedelta(seconds=self.rt.settings.inbox_lease_seconds)
+        # A chat another live process is working on stays with it (per-chat order), and so
+        # does one whose update this process let go of after a database failure (held until
+        # the pump releases it, so nothing newer in that chat overtakes it).
+        busy = select(Inbox.chat_id).where(
+            Inbox.handled_at.is_(None),
+            Inbox.claimed_until >= now,
+            or_(Inbox.claimed_by != self.me, Inbox.update_id.not_in(self._taken)),
+        )
+        due = (
+            select(Inbox.update_id)
+            .where(
                 Inbox.handled_at.is_(None),
-                Inbox.claimed_until >= now,
-                Inbox.claimed_by != self.me,
+                or_(Inbox.claimed_until.is_(None), Inbox.claimed_until < now),
+                Inbox.chat_id.not_in(busy),
             )
-            due = (
-                select(Inbox.update_id)
-                .where(
-                    Inbox.handled_at.is_(None),
-                    or_(Inbox.claimed_until.is_(None), Inbox.claimed_until < now),
-                    Inbox.chat_id.not_in(busy),
-                )
-                .order_by(Inbox.update_id)
-                .limit(BATCH)
+            .order_by(Inbox.update_id)
+            .limit(BATCH)
+        )
+        rows = (
+            await session.execute(
+                update(Inbox)
+                .where(Inbox.update_id.in_(due))
+                .values(claimed_by=self.me, claimed_until=until)
+                .returning(Inbox.update_id, Inbox.chat_id, Inbox.payload)
+                .execution_options(synchronize_session=False)
             )
-            rows = (
-                await session.execute(
-                    update(Inbox)
-                    .where(Inbox.update_id.in_(due))
-                    .values(claimed_by=self.me, claimed_until=until)
-                    .returning(Inbox.update_id, Inbox.chat_id, Inbox.payload)
-                    .execution_options(synchronize_session=False)
-                )
-            ).all()
+        ).all()
         return sorted((int(u), int(c), p) for u, c, p in rows)
 
     async def _work(self, chat: int) -> None:

@@ -69,13 +69,14 @@ async def poll(app: Application, dispatcher: inbox.Dispatcher, stop: asyncio.Eve
             continue
         batch = [u.to_dict() for u in updates]
         # Not past this line until stored: the next offset is what tells Telegram "received".
-        if not await _store(app, batch, stop):
+        if not await _store(app, dispatcher, batch, stop):
             return
         offset = updates[-1].update_id + 1
-        dispatcher.wake()
 
 
-async def _store(app: Application, batch: list[dict[str, Any]], stop: asyncio.Event) -> bool:
+async def _store(
+    app: Application, dispatcher: inbox.Dispatcher, batch: list[dict[str, Any]], stop: asyncio.Event
+) -> bool:
     """Store a fetched batch, waiting for the database as long as it takes (Telegram keeps
     the updates meanwhile); the outage tracker logs it once, not every try."""
     rt: Runtime = app.bot_data["rt"]
@@ -83,7 +84,7 @@ async def _store(app: Application, batch: list[dict[str, Any]], stop: asyncio.Ev
     delay = 0.5
     while not stop.is_set():
         try:
-            await inbox.store(rt, batch)
+            await inbox.store(rt, batch, dispatcher)  # stored, claimed and handed out
             return True
         except Exception as exc:
             for data in batch:
@@ -113,12 +114,11 @@ def webhook_app(app: Application, dispatcher: inbox.Dispatcher, secret: str | No
                 self.set_status(400)
                 return
             try:
-                await inbox.store(rt, [data])
+                await inbox.store(rt, [data], dispatcher)
             except Exception as exc:  # logged once per outage by the tracker
                 outage.of(app).held_update(data["update_id"], exc)
                 self.set_status(503)  # not stored: Telegram delivers it again later
                 return
-            dispatcher.wake()
             self.set_status(200)
 
     return tornado.web.Application([(f"/{path.lstrip('/')}", UpdateHandler)])
