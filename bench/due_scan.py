@@ -3,7 +3,8 @@
 Builds a temporary database (SQLite, or a fresh database on the PostgreSQL server that
 DATABASE_URL names) with 1k, 10k and 100k open steps, of which exactly 10 are due (reminder
 and escalation, role Sekretaris: one holder, and its escalation goes to the Kadis's digest,
-so one outbox row per due step), at 09:00 WITA with the digest window open (08:30-10:30).
+so one outbox row per due step; the holder has each late step's task card, which the
+reminder replies to), at 09:00 WITA with the digest window open (08:30-10:30).
 `tick`: a scan once today's digest is written; `idle tick`: the same with nothing due;
 `digest tick`: the scan that writes it (the digest rows are removed before each, outside
 the timing). Each is repeated REPEATS times;
@@ -132,6 +133,29 @@ async def main(sizes: tuple[int, ...] = SIZES, server_url: str | None = None) ->
             for i in range(0, len(steps), 5_000):
                 await conn.execute(insert(Process.__table__), processes[i : i + 5_000])
                 await conn.execute(insert(si), steps[i : i + 5_000])
+        if have == 0:  # the late steps' holders have their task card (as in use: the
+            # reminder replies to it; without one the card itself is built and sent again)
+            sek = await _holder(engine, "sekretaris")
+            async with engine.begin() as conn:
+                await conn.execute(
+                    insert(Outbox.__table__),
+                    [
+                        dict(
+                            chat_id=sek,
+                            method="send_message",
+                            payload={"text": "card"},
+                            status="sent",
+                            attempts=1,
+                            next_attempt_at=NOW,
+                            created_at=NOW,
+                            sent_at=NOW,
+                            step_instance_id=i,
+                            message_id=i,
+                            tag="card",
+                        )
+                        for i in DUE_IDS
+                    ],
+                )
         have = size
         times, digest_times, queued = [], [], []
         for _ in range(REPEATS):
@@ -170,6 +194,15 @@ async def main(sizes: tuple[int, ...] = SIZES, server_url: str | None = None) ->
         )
     await engine.dispose()
     tmp.cleanup()
+
+
+async def _holder(engine, role: str) -> int:  # type: ignore[no-untyped-def]
+    async with engine.connect() as conn:
+        return await conn.scalar(
+            select(Person.telegram_id)
+            .join(PersonRole, PersonRole.person_id == Person.id)
+            .where(PersonRole.role == role)
+        )
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, event, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from storage.models import Invite, Person, PersonRole, StandIn, StepInstance
 
@@ -66,7 +67,10 @@ async def find_actor(
 async def stand_ins_in_effect(session: AsyncSession) -> list[StandIn]:
     """Plh/Plt hand-overs carried out and not yet ended (the scan starts and ends them on
     their dates, so no time zone is needed here)."""
-    return list(
+    cached = _cached(session, "stand_ins")
+    if cached is not None:
+        return list(cached)
+    rows = list(
         (
             await session.scalars(
                 select(StandIn)
@@ -75,6 +79,56 @@ async def stand_ins_in_effect(session: AsyncSession) -> list[StandIn]:
             )
         ).all()
     )
+    _keep(session, "stand_ins", rows)
+    return list(rows)
+
+
+# Who holds what is read many times in one transaction (the actor, each step's holders and
+# their stand-ins; a scan tick asks for the same role once per due step), and changes only
+# when someone writes people, roles or stand-ins. So it is kept for the transaction, and
+# forgotten at its end, at any write to those tables, and while such a write is pending.
+_CACHE = "people_cache"
+_WATCHED = (Person, PersonRole, StandIn)
+_WATCHED_TABLES = frozenset(m.__table__ for m in _WATCHED)
+
+
+def _pending(session: Session) -> bool:
+    return any(isinstance(o, _WATCHED) for o in (*session.new, *session.dirty, *session.deleted))
+
+
+def _cached(session: AsyncSession, key: object) -> list | None:
+    sync = session.sync_session
+    cache = sync.info.get(_CACHE)
+    if cache is None or key not in cache or _pending(sync):
+        return None
+    return cache[key]
+
+
+def _keep(session: AsyncSession, key: object, rows: list) -> None:
+    sync = session.sync_session
+    if not _pending(sync):
+        sync.info.setdefault(_CACHE, {})[key] = rows
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _forget_on_write(state: ORMExecuteState) -> None:
+    if state.is_select:
+        return
+    table = getattr(state.statement, "table", None)
+    if table is None or table in _WATCHED_TABLES:
+        state.session.info.pop(_CACHE, None)
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_on_flush(session: Session, _context: object) -> None:
+    if _pending(session):
+        session.info.pop(_CACHE, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_at_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(_CACHE, None)
 
 
 async def _substitute(session: AsyncSession, role: str, people: list[Person]) -> list[Person]:
@@ -124,7 +178,10 @@ async def holders(session: AsyncSession, role: str, now: datetime) -> list[Perso
 
 async def role_holders(session: AsyncSession, role: str, now: datetime) -> list[Person]:
     """The role's own holders, whether or not someone stands in for them."""
-    return list(
+    cached = _cached(session, ("holders", role, now))
+    if cached is not None:
+        return list(cached)
+    rows = list(
         (
             await session.scalars(
                 select(Person)
@@ -138,6 +195,8 @@ async def role_holders(session: AsyncSession, role: str, now: datetime) -> list[
             )
         ).all()
     )
+    _keep(session, ("holders", role, now), rows)
+    return list(rows)
 
 
 async def add_person(

@@ -326,6 +326,11 @@ async def _remind(app: Application, row: Outbox) -> int | None:
     async with rt.sessions() as session:
         card = await _newest(session, row, Outbox.tag == "card", Outbox.closed_at.is_(None))
         today = await _newest(session, row, Outbox.tag == "reminder", Outbox.sent_at >= since)
+    if card is None and "card" not in payload:
+        # The card it was to reply to was live when the reminder was written and has been
+        # closed since (its step moved on): the line alone, not a reply.
+        msg = await app.bot.send_message(row.chat_id, fit(payload["text"], MAX_TEXT))
+        return msg.message_id
     if card is None:
         card_payload = payload["card"]
         msg = await app.bot.send_message(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, event, inspect, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from storage.models import AuditLog
 
@@ -57,21 +57,37 @@ def _chain_new_rows(session: Session, _context: object, _instances: object) -> N
     if not new:
         return
     new.sort(key=lambda o: inspect(o).insert_order)  # the order they are inserted (= ids)
-    conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK})
-    elif conn.dialect.name == "sqlite" and not _writing(conn):
-        # A write takes SQLite's single write lock until commit, so no other writer can
-        # append between reading the head and inserting after it.
-        conn.execute(text("UPDATE audit_log SET id = id WHERE 0"))
-    head = conn.execute(text("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")).scalar()
-    prev = head or GENESIS
+    # The head this transaction wrote last: it holds the append lock since, so nobody else
+    # appended after it (an action or a scan writes several rows, in several flushes).
+    prev = session.info.get(_HEAD)
+    if prev is None:
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK})
+        elif conn.dialect.name == "sqlite" and not _writing(conn):
+            # A write takes SQLite's single write lock until commit, so no other writer can
+            # append between reading the head and inserting after it.
+            conn.execute(text("UPDATE audit_log SET id = id WHERE 0"))
+        head = conn.execute(text("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")).scalar()
+        prev = head or GENESIS
     for row in new:
         row.prev_hash = prev
         row.hash = row_hash(
             prev, row.at, row.person_id, row.process_id, row.step_no, row.action, row.detail
         )
         prev = row.hash
+    session.info[_HEAD] = prev
+
+
+_HEAD = "audit_chain_head"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_head(session: Session, transaction: SessionTransaction) -> None:
+    """A commit lets others append; a rollback undoes ours: read the head again. (Not
+    after a flush's own inner transaction: the head it wrote stays ours.)"""
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(_HEAD, None)
 
 
 def _writing(conn: Connection) -> bool:

@@ -27,7 +27,7 @@ from bot.services import views
 from bot.sop.model import Kind
 from bot.timefmt import span
 from bot.workflow.engine import RUNNING, ProcessState
-from storage.models import DigestRun, Person, PersonRole, Process, StepInstance
+from storage.models import DigestRun, Outbox, Person, PersonRole, Process, StepInstance
 
 BATCH = 100
 
@@ -75,24 +75,51 @@ async def remind(
     si: StepInstance,
     people: list[Person],
 ) -> None:
-    """Queue the short reminder line for each person (see the outbox's `remind`)."""
+    """Queue the short reminder line for each person (see the outbox's `remind`). The card
+    to send again instead is built only for someone without a live card of this step (the
+    usual reminder replies to the card they have: one indexed read, not the whole card)."""
     sop = svc.sop_of(rt, process)
     step = sop.phase(si.step_no, si.role)
     line = texts.reminder_line(step, late_by(rt, si, now), _missing(process, rt, si))
+    tz = ZoneInfo(rt.settings.timezone)
+    day_start = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    payload: dict = {"text": line, "since": day_start.astimezone(now.tzinfo).isoformat()}
+    with_card: dict | None = None
+    live = await _live_cards(session, si.id)
+    for person in people:
+        if person.telegram_id in live:
+            row = svc.enqueue(session, now, person.telegram_id, "remind", payload, si.id)
+        else:
+            if with_card is None:
+                with_card = {**payload, "card": await _card(rt, session, now, process, si, sop)}
+            row = svc.enqueue(session, now, person.telegram_id, "remind", with_card, si.id)
+        row.tag = "reminder"
+
+
+async def _live_cards(session: AsyncSession, step_instance_id: int) -> set[int]:
+    """Chats with a card of this step that is out (or queued before the reminder, so out
+    by the time it is sent) and not closed: what the outbox's `remind` replies to."""
+    return set(
+        await session.scalars(
+            select(Outbox.chat_id).where(
+                Outbox.step_instance_id == step_instance_id,
+                Outbox.tag == "card",
+                Outbox.closed_at.is_(None),
+                Outbox.status.in_(("sent", "pending")),
+            )
+        )
+    )
+
+
+async def _card(rt: Runtime, session: AsyncSession, now: datetime, process, si, sop) -> dict:  # type: ignore[no-untyped-def]
     view, _ = await views.task_view(rt, session, process, si, sop)
     view.late_by = late_by(rt, si, now)
-    card = {
+    return {
         "text": texts.task_text(view),
         "buttons": views.buttons_for(
             await views.step_tokens(session, si.id), view.checklist, view.bidang
         ),
     }
-    tz = ZoneInfo(rt.settings.timezone)
-    day_start = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
-    payload = {"text": line, "since": day_start.astimezone(now.tzinfo).isoformat(), "card": card}
-    for person in people:
-        row = svc.enqueue(session, now, person.telegram_id, "remind", payload, si.id)
-        row.tag = "reminder"
 
 
 async def _due(session: AsyncSession, column, now: datetime):  # type: ignore[no-untyped-def]
