@@ -141,28 +141,50 @@ async def _send(app: Application, row: Outbox) -> bool:
                 limiter.release(chat)
                 return False
             pacing.PACED.set(True)
-        done = asyncio.Event()
-        keeper = asyncio.create_task(_keep_claim(app.bot_data["rt"], row, done))
+        keeper = _Keeper(app.bot_data["rt"], row)
         try:
             return await _attempt(app, row)
         finally:
-            done.set()  # not cancelled: a renewal under way finishes its transaction
-            await keeper
+            await keeper.stop()
     finally:
         pacing.BULK.reset(tokens[0])
         pacing.PACED.reset(tokens[1])
 
 
-async def _keep_claim(rt: Runtime, row: Outbox, done: asyncio.Event) -> None:
+class _Keeper:
+    """Starts `_keep_claim` only if the send is still going on after a third of the lease:
+    most sends take milliseconds, and need no task, event and timer of their own."""
+
+    def __init__(self, rt: Runtime, row: Outbox) -> None:
+        self.done = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        first = max(rt.settings.outbox_lease_seconds / 3, 0.2)
+        self.timer = asyncio.get_running_loop().call_later(first, self._start, rt, row)
+
+    def _start(self, rt: Runtime, row: Outbox) -> None:
+        self.task = asyncio.create_task(_keep_claim(rt, row, self.done, started=True))
+
+    async def stop(self) -> None:
+        self.timer.cancel()
+        self.done.set()  # not cancelled: a renewal under way finishes its transaction
+        if self.task is not None:
+            await self.task
+
+
+async def _keep_claim(rt: Runtime, row: Outbox, done: asyncio.Event, started: bool = False) -> None:
     """While a send is going on (a record rendered, a file uploaded), renew the claim
     before it runs out: only a dead process's rows are taken over, never a slow one's."""
     lease = rt.settings.outbox_lease_seconds
     while True:
-        try:
-            await asyncio.wait_for(done.wait(), timeout=max(lease / 3, 0.2))
+        if not started:
+            try:
+                await asyncio.wait_for(done.wait(), timeout=max(lease / 3, 0.2))
+                return
+            except TimeoutError:
+                pass
+        started = False  # `_Keeper` waited the first third already
+        if done.is_set():
             return
-        except TimeoutError:
-            pass
         try:
             if not await _still_claimed(rt, row, renew_within=lease / 2):
                 return  # taken over already: nothing to keep
@@ -416,4 +438,5 @@ async def _record(
             if getattr(row, "uncertain", False) or error.startswith("TimedOut"):
                 values["payload"] = {**row.payload, "uncertain": True}
             log.info("outbox %s to %s will be retried: %s", row.id, row.chat_id, error)
-        await session.execute(update(Outbox).where(Outbox.id == row.id).values(**values))
+        table = Outbox.__table__  # a Core update: none of the ORM's bulk-update set-up
+        await session.execute(update(table).where(table.c.id == row.id).values(**values))

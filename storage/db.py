@@ -45,7 +45,10 @@ def make_engine(url: str, options: PoolOptions | None = None) -> AsyncEngine:
         _prepare_sqlite_path(url)
         from storage import fastsqlite
 
-        engine = create_async_engine(url, module=fastsqlite.dbapi())
+        # Connections are kept, not opened per burst: each is a file handle and an idle
+        # thread, but opening one (thread, file, pragmas) cost more than the statements of
+        # an update when 20 chats were handled at once and the pool overflowed.
+        engine = create_async_engine(url, module=fastsqlite.dbapi(), pool_size=20, max_overflow=20)
     else:
         o = options or PoolOptions()
         connect_args: dict = {"timeout": o.connect_timeout, "command_timeout": o.command_timeout}
