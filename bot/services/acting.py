@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
 from bot.bounds import clean_note
-from bot.people import Actor, recipients
+from bot.people import Actor, holders, recipients
 from bot.runtime import Runtime
 from bot.services import record_files
 from bot.services.common import (
@@ -119,7 +119,9 @@ async def apply_events(
                 await make_step_tokens(session, now, si, step, state.bidang, len(sop.steps))
                 audit(session, now, actor_id, "aktif", process.id, no, event.reason)
                 people = await recipients(session, si, now)
-                await notify_task(rt, session, now, process, si, sop, people)
+                # Whoever may send the signed scan for the signer (pindai_oleh) is told too.
+                scan = await holders(session, step.pindai_oleh, now) if step.pindai_oleh else []
+                await notify_task(rt, session, now, process, si, sop, people, scanners=scan)
             case ProcessFinished():
                 process.status = engine.FINISHED
                 process.finished_at = now

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
@@ -54,7 +55,7 @@ async def upload_target(
     if prompt is not None and prompt.kind == "catatan_revisi":
         return UploadTarget("revisi", prompt.data["step_instance_id"])
     candidates, collecting = [], []
-    for si, process in await open_steps(session, actor):
+    for si, process in [*await open_steps(session, actor), *await _scans(rt, session, actor)]:
         sop = rt.sops.get(process.sop_number)
         step = sop.phase(si.step_no, si.role) if sop is not None else None
         if step is not None and step.kind is Kind.UNGGAH:
@@ -88,6 +89,34 @@ async def upload_target(
         steps=[(si.id, f"{p.title} · Langkah {si.step_no}") for si, p, _ in candidates],
         accepted=accepted,
     )
+
+
+async def _scans(
+    rt: Runtime, session: AsyncSession, actor: Actor
+) -> list[tuple[StepInstance, Process]]:
+    """Open signatures whose signed scan this person may send (`pindai_oleh`), e.g. the
+    Jafung for the Kadis; the signer's own steps come from `open_steps`."""
+    wanted = [
+        and_(Process.sop_number == sop.number, StepInstance.step_no == s.no)
+        for sop in rt.sops.all()
+        for s in sop.steps
+        if s.pindai_oleh in actor.roles
+    ]
+    if not wanted:
+        return []
+    rows = await session.execute(
+        select(StepInstance, Process)
+        .join(Process, Process.id == StepInstance.process_id)
+        .where(StepInstance.finished_at.is_(None), or_(*wanted))
+        .order_by(StepInstance.id)
+    )
+    found = []
+    for si, process in rows.all():
+        sop = rt.sops.get(process.sop_number)
+        signing = sop is not None and sop.phase(si.step_no, si.role).kind is Kind.TANDA_TANGAN
+        if signing and si.role not in actor.roles:  # a signer's own come from open_steps
+            found.append((si, process))
+    return found
 
 
 async def receive_upload(

@@ -263,13 +263,24 @@ async def notify_task(
     sop: SopDefinition,
     people: list[Person],
     late_by: str | None = None,
+    scanners: list[Person] | None = None,
 ) -> None:
+    """The card to each of `people`; `scanners` (the step's `pindai_oleh`) get a copy that
+    only sends the signed scan."""
     view, doc = await task_view(rt, session, process, si, sop)
     view.late_by = late_by
     tokens = await step_tokens(session, si.id)
     shared = sop.phase(si.step_no, si.role).kind in SHARED_WORK and len(people) > 1
     buttons = card_buttons(tokens, view, shared, si.claimed_by is not None)
     text = texts.task_text(view)
+    copies = [(p, text, buttons) for p in people]
+    if scanners:
+        by_action = {t.action: t.token for t in tokens}
+        scan_text = f"{text}\n{texts.scan_hint(texts.role_name(sop, si.role))}"
+        scan_buttons: Buttons = [[(texts.SCAN_BUTTON, by_action["ttd"])]]
+        scan_buttons.append([(_LABELS["rincian"], by_action["rincian"])])
+        ids = {p.id for p in people}
+        copies += [(p, scan_text, scan_buttons) for p in scanners if p.id not in ids]
     voices = (
         await session.scalars(
             select(Document).where(
@@ -279,7 +290,7 @@ async def notify_task(
             )
         )
     ).all()
-    for person in people:
+    for person, card, card_buttons_ in copies:
         for voice in voices:
             payload = {"file_id": voice.telegram_file_id, "path": voice.path, "caption": "🎤"}
             enqueue(session, now, person.telegram_id, "send_voice", payload)
@@ -288,4 +299,4 @@ async def notify_task(
         if doc is not None and late_by is None and _about_document(sop, si):
             caption = f"📄 {document_label(sop, doc)} — #{process.id} {process.title}"
             send_document(session, now, person.telegram_id, doc, caption)
-        send(session, now, person.telegram_id, text, buttons, si.id, tag="card")
+        send(session, now, person.telegram_id, card, card_buttons_, si.id, tag="card")

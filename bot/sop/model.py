@@ -70,6 +70,10 @@ class Step(_Strict):
     # done (LAKIP step 9: the surat pengantar, signed by the Kadis); see `SopDefinition.phase`.
     ttd_oleh: str | None = None
     ttd_label: str = ""  # the signing on cards, e.g. "Tanda tangan surat pengantar"
+    # Signatures (tanda_tangan steps, and the signing turn of a ttd_oleh upload): another
+    # role who may send the signed PDF for the signer, e.g. the Jafung scanning what the
+    # Kadis signed on paper. Only the signer may ask for a revision.
+    pindai_oleh: str | None = None
 
     @field_validator("waktu")
     @classmethod
@@ -175,6 +179,17 @@ class SopDefinition(_Strict):
                     raise SopRuleError(where, f"peran '{step.ttd_oleh}' tidak ada di daftar roles")
                 if step.ttd_oleh == step.role:
                     raise SopRuleError(where, "penanda tangan harus peran lain dari pengunggah")
+            if step.pindai_oleh is not None:
+                where = ("steps", i, "pindai_oleh")
+                signer = step.ttd_oleh or step.role
+                if step.kind is not Kind.TANDA_TANGAN and step.ttd_oleh is None:
+                    raise SopRuleError(where, "pindai_oleh hanya untuk langkah yang ditandatangani")
+                if step.pindai_oleh not in codes:
+                    raise SopRuleError(
+                        where, f"peran '{step.pindai_oleh}' tidak ada di daftar roles"
+                    )
+                if step.pindai_oleh == signer:
+                    raise SopRuleError(where, "pemindai harus peran lain dari penanda tangan")
         return self
 
     @property

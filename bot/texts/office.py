@@ -60,6 +60,16 @@ ASK_SIGNED = (
 )
 
 
+SCAN_BUTTON = "🖨️ Kirim hasil pindai"
+
+
+def scan_hint(signer: str) -> str:
+    return (
+        f"🖨️ Bila {signer} menandatangani di kertas, Bapak/Ibu dapat mengirim hasil "
+        "pindaiannya (PDF) di chat ini; langkah ini pun selesai."
+    )
+
+
 def to_signer(role: str) -> str:
     return f"Diteruskan kepada {role} untuk ditandatangani."
 

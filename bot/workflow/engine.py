@@ -161,7 +161,9 @@ def act(
             "not_current", f"Langkah {action.step_no} sedang tidak menunggu tindakan."
         )
     step = current_step(sop, state)
-    if step.role not in roles:
+    # A signature may also be sent by the step's scanner (`pindai_oleh`), nothing else.
+    scanner = step.pindai_oleh if isinstance(action, Sign) else None
+    if step.role not in roles and (scanner is None or scanner not in roles):
         raise WorkflowError(
             "wrong_role", f"Langkah {step.no} adalah tugas {sop.role(step.role).name}."
         )

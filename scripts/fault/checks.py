@@ -149,7 +149,8 @@ def check(run: FaultRun, runs: list[ProcessRun]) -> tuple[list[tuple[bool, str, 
             (r.title, v.no)
             for r in runs
             for v in r.visits
-            if uid in HOLDERS[v.role] and not cancelled[(uid, r.title, v.no, v.occurrence)]
+            if (uid in HOLDERS[v.role] or uid in r.sop.scanners(v.no, v.kind))
+            and not cancelled[(uid, r.title, v.no, v.occurrence)]
         ]
         got = _delivered_tasks(server, uid, [r.title for r in runs])
         got_runs = [(k, len(list(g))) for k, g in groupby(got)]

@@ -19,6 +19,13 @@ class SopPlan:
     # Uploads another role signs before the step is done (`ttd_oleh` in the YAML): a
     # signing turn on the same step follows each upload.
     signs: dict[int, str] | None = None
+    # Signatures whose signed scan another role may send (`pindai_oleh`): that role's
+    # holders get a copy of each sign card too.
+    scans: dict[int, str] | None = None
+
+    def scanners(self, no: int, kind: str) -> list[int]:
+        role = (self.scans or {}).get(no) if kind == "tanda_tangan" else None
+        return list(HOLDERS[role]) if role else []
 
     def is_paraf(self, no: int) -> bool:
         """A review of a document that a later step signs: approving it is a paraf."""
@@ -47,6 +54,7 @@ LAKIP = SopPlan(
     {6: 5, 7: 5, 8: 5},
     (5,),
     {9: "kadis"},  # the Kadis signs the surat pengantar
+    {8: "jafung"},  # the Jafung may send the scan of the LAKIP the Kadis signed
 )
 KINERJA = SopPlan(
     "371",

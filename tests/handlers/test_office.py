@@ -10,7 +10,16 @@ from bot.people import add_person
 from handlers.common import CALLBACK_PREFIX
 from storage.models import Disposition, Outbox, Process, StepInstance
 from tests.handlers.harness import Harness
-from tests.handlers.test_flow import JAFUNG, KADIS, SEKRETARIS, TIM_A, TIM_B, register, start
+from tests.handlers.test_flow import (
+    JAFUNG,
+    KADIS,
+    SEKRETARIS,
+    TIM_A,
+    TIM_B,
+    draft_uploaded,
+    register,
+    start,
+)
 
 RINA = 31  # a second Jafung
 
@@ -212,3 +221,38 @@ async def test_a_card_that_arrived_unconfirmed_is_closed_when_its_step_closes(
         and int(c.params["chat_id"]) == JAFUNG
         and c.params.get("reply_markup")
     ]
+
+
+async def test_the_jafung_sends_the_scan_of_what_the_kadis_signed_on_paper(h: Harness) -> None:
+    await draft_uploaded(h, "370")
+    await h.press(JAFUNG, "Setuju")
+    await h.press(SEKRETARIS, "Setuju")
+    assert "Langkah 8" in h.last(KADIS) and "✏️ Revisi" in buttons(h, KADIS)
+    # The scanner (pindai_oleh: jafung) gets a copy that only sends the scan.
+    for jafung in (JAFUNG, RINA):
+        assert "Langkah 8" in h.last(jafung) and "hasil pindaiannya" in h.last(jafung)
+        assert buttons(h, jafung) == ["🖨️ Kirim hasil pindai", "ℹ️ Rincian"]
+    await h.press(JAFUNG, "Kirim hasil pindai")
+    assert "PDF naskah yang sudah ditandatangani" in h.last(JAFUNG)
+    await h.document(JAFUNG, "lakip_ttd_pindai.pdf", caption="000.8.3.3/125/100.14")
+    assert any("Nomor naskah: 000.8.3.3/125/100.14" in t for t in h.sent(JAFUNG))
+    assert "Langkah 9" in h.last(JAFUNG)
+    # Every copy of step 8 is closed: the Kadis's too, with who sent the signature.
+    assert any("Ditandatangani" in e and "Pak Jafung" in e for e in h.edits())
+    await h.press(KADIS, "Revisi")  # his old card's button
+    assert "Langkah 8" in h.answers()[-1] and "Revisi" not in h.last(JAFUNG)
+    async with h.rt.sessions() as s:
+        process = await s.scalar(select(Process))
+        assert process.nomor_naskah == "000.8.3.3/125/100.14" and process.current_step == 9
+
+
+async def test_the_scanner_cannot_ask_for_a_revision(h: Harness) -> None:
+    await draft_uploaded(h, "370")
+    await h.press(JAFUNG, "Setuju")
+    await h.press(SEKRETARIS, "Setuju")
+    revisi = h.button_data(KADIS, "✏️ Revisi")
+    await h.press_data(JAFUNG, revisi)  # the Kadis's button, forged by the Jafung
+    await h.text(JAFUNG, "Saya minta revisi")
+    async with h.rt.sessions() as s:
+        assert (await s.scalar(select(Process))).current_step == 8
+    assert "Langkah 8" in h.last(KADIS)

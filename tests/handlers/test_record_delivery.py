@@ -16,13 +16,16 @@ class Bot:
         self.calls.append(("message", text))
         return SimpleNamespace(message_id=1)
 
-    async def send_photo(self, chat_id: int, photo, caption=None) -> SimpleNamespace:  # type: ignore[no-untyped-def]
+    async def send_photo(  # type: ignore[no-untyped-def]
+        self, chat_id: int, photo, caption=None, read_timeout=None
+    ) -> SimpleNamespace:
         self.calls.append(("photo", caption))
+        self.read_timeout = read_timeout
         return SimpleNamespace(message_id=2)
 
 
 def app(local: bool = False) -> SimpleNamespace:
-    settings = SimpleNamespace(telegram_local_mode=local)
+    settings = SimpleNamespace(telegram_local_mode=local, file_read_timeout_seconds=20.0)
     return SimpleNamespace(bot=Bot(), bot_data={"rt": SimpleNamespace(settings=settings)})
 
 
@@ -35,6 +38,7 @@ async def test_a_chart_goes_out_as_a_photo(tmp_path) -> None:
     )
     assert (await send_made(a, row)).message_id == 2
     assert a.bot.calls == [("photo", "📊")]
+    assert a.bot.read_timeout == 20.0  # a file waits longer than a text for Telegram's answer
 
 
 async def test_a_file_over_the_upload_limit_is_named_not_sent(tmp_path) -> None:

@@ -335,6 +335,31 @@ MALFORMED = [
         15, 2, "waktu", "lebih dari 0",
         id="zero waktu",
     ),
+    pytest.param(
+        27, "    kind: tugas", "    kind: tugas\n    ttd_oleh: kasubag",
+        28, 4, "ttd_oleh", "hanya untuk langkah unggah",
+        id="a signature on a tugas step",
+    ),
+    pytest.param(
+        16, "    kind: unggah", "    kind: unggah\n    ttd_oleh: staf",
+        17, 2, "ttd_oleh", "peran lain dari pengunggah",
+        id="the uploader signing his own upload",
+    ),
+    pytest.param(
+        16, "    kind: unggah", "    kind: unggah\n    ttd_oleh: kadis",
+        17, 2, "ttd_oleh", "'kadis' tidak ada di daftar roles",
+        id="a signer that is not a role",
+    ),
+    pytest.param(
+        16, "    kind: unggah", "    kind: unggah\n    pindai_oleh: kasubag",
+        17, 2, "pindai_oleh", "hanya untuk langkah yang ditandatangani",
+        id="a scanner for an upload nobody signs",
+    ),
+    pytest.param(
+        16, "    kind: unggah", "    kind: unggah\n    ttd_oleh: kasubag\n    pindai_oleh: kasubag",
+        18, 2, "pindai_oleh", "peran lain dari penanda tangan",
+        id="the signer as his own scanner",
+    ),
 ]  # fmt: skip
 
 
