@@ -109,7 +109,8 @@ async def test_sigkill_and_a_flaky_bot_api_lose_and_duplicate_nothing(
         # Every task message arrived exactly once, in the SOP's order, for each person.
         expected = {
             102: ["Langkah 2", "Langkah 7", "Langkah 7"],
-            103: ["Langkah 3", "Langkah 6", "Langkah 6", "Langkah 9"],
+            # Langkah 8: the scanner's copy of the Kadis's sign card (pindai_oleh: jafung).
+            103: ["Langkah 3", "Langkah 6", "Langkah 6", "Langkah 8", "Langkah 9"],
             101: ["Langkah 8", "Langkah 9"],
             104: ["Langkah 4", "Langkah 5", "Langkah 5", "Langkah 10", "Langkah 11"],
         }
