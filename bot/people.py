@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, event, or_, select, update
+from sqlalchemy import bindparam, delete, event, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
@@ -32,6 +32,34 @@ class Actor:
         return self.person.name
 
 
+# Asked on every update and for every step's holders: built once, with bound parameters.
+_NOW = bindparam("now", type_=PersonRole.__table__.c.until.type)
+_ACTOR = (
+    select(Person, PersonRole.role)
+    .outerjoin(
+        PersonRole,
+        (PersonRole.person_id == Person.id)
+        & or_(PersonRole.until.is_(None), PersonRole.until > _NOW),
+    )
+    .where(Person.telegram_id == bindparam("telegram_id"), Person.active.is_(True))
+)
+_STAND_INS = (
+    select(StandIn)
+    .where(StandIn.started_at.is_not(None), StandIn.ended_at.is_(None))
+    .order_by(StandIn.id)
+)
+_HOLDERS = (
+    select(Person)
+    .join(PersonRole, PersonRole.person_id == Person.id)
+    .where(
+        PersonRole.role == bindparam("role"),
+        Person.active.is_(True),
+        or_(PersonRole.until.is_(None), PersonRole.until > _NOW),
+    )
+    .order_by(Person.id)
+)
+
+
 class PeopleError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -41,17 +69,7 @@ class PeopleError(Exception):
 async def find_actor(
     session: AsyncSession, telegram_id: int, now: datetime, admin_ids: list[int]
 ) -> Actor | None:
-    rows = (
-        await session.execute(
-            select(Person, PersonRole.role)
-            .outerjoin(
-                PersonRole,
-                (PersonRole.person_id == Person.id)
-                & or_(PersonRole.until.is_(None), PersonRole.until > now),
-            )
-            .where(Person.telegram_id == telegram_id, Person.active.is_(True))
-        )
-    ).all()
+    rows = (await session.execute(_ACTOR, {"telegram_id": telegram_id, "now": now})).all()
     if not rows:
         return None
     person = rows[0][0]
@@ -70,15 +88,7 @@ async def stand_ins_in_effect(session: AsyncSession) -> list[StandIn]:
     cached = _cached(session, "stand_ins")
     if cached is not None:
         return list(cached)
-    rows = list(
-        (
-            await session.scalars(
-                select(StandIn)
-                .where(StandIn.started_at.is_not(None), StandIn.ended_at.is_(None))
-                .order_by(StandIn.id)
-            )
-        ).all()
-    )
+    rows = list((await session.scalars(_STAND_INS)).all())
     _keep(session, "stand_ins", rows)
     return list(rows)
 
@@ -181,20 +191,7 @@ async def role_holders(session: AsyncSession, role: str, now: datetime) -> list[
     cached = _cached(session, ("holders", role, now))
     if cached is not None:
         return list(cached)
-    rows = list(
-        (
-            await session.scalars(
-                select(Person)
-                .join(PersonRole, PersonRole.person_id == Person.id)
-                .where(
-                    PersonRole.role == role,
-                    Person.active.is_(True),
-                    or_(PersonRole.until.is_(None), PersonRole.until > now),
-                )
-                .order_by(Person.id)
-            )
-        ).all()
-    )
+    rows = list((await session.scalars(_HOLDERS, {"role": role, "now": now})).all())
     _keep(session, ("holders", role, now), rows)
     return list(rows)
 

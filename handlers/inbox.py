@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
@@ -37,6 +37,45 @@ log = logging.getLogger(__name__)
 
 HANDLED_KINDS = ("message", "callback_query")  # edits, channel posts...: stored, ignored
 BATCH = 200
+
+# The statements of every update, built once on the table with bound parameters: building
+# and keying an ORM statement per call cost more than running it (issue 12).
+_T = Inbox.__table__
+_NOW = bindparam("now", type_=_T.c.claimed_until.type)
+_UNTIL = bindparam("until", type_=_T.c.claimed_until.type)
+_ME = bindparam("me", type_=_T.c.claimed_by.type)
+_TAKEN = bindparam("taken", expanding=True, type_=_T.c.update_id.type)
+_MARK = (
+    update(_T)
+    .where(_T.c.update_id == bindparam("uid"), _T.c.handled_at.is_(None))
+    .values(handled_at=bindparam("at", type_=_T.c.handled_at.type))
+)
+# Due: unhandled and unclaimed (or its claim ran out), oldest first, except chats another
+# live process is working on (per-chat order), and chats whose update this process let go
+# of after a database failure (held until the pump releases it, so nothing newer in that
+# chat overtakes it).
+_BUSY = select(_T.c.chat_id).where(
+    _T.c.handled_at.is_(None),
+    _T.c.claimed_until >= _NOW,
+    or_(_T.c.claimed_by != _ME, _T.c.update_id.not_in(_TAKEN)),
+)
+_DUE = (
+    select(_T.c.update_id)
+    .where(
+        _T.c.handled_at.is_(None),
+        or_(_T.c.claimed_until.is_(None), _T.c.claimed_until < _NOW),
+        _T.c.chat_id.not_in(_BUSY),
+    )
+    .order_by(_T.c.update_id)
+    .limit(BATCH)
+)
+_CLAIM = (
+    update(_T)
+    .where(_T.c.update_id.in_(_DUE))
+    .values(claimed_by=_ME, claimed_until=_UNTIL)
+    .returning(_T.c.update_id, _T.c.chat_id, _T.c.payload)
+)
+_INSERTS: dict[str, Any] = {}
 
 
 @dataclass
@@ -89,8 +128,7 @@ async def store(
     try:
         async with rt.sessions.begin() as session:
             # A redelivered update (same update_id) is skipped by the database itself.
-            insert = _insert_for(session).on_conflict_do_nothing(index_elements=["update_id"])
-            new = await session.execute(insert.returning(Inbox.update_id), rows)
+            new = await session.execute(_insert_for(session), rows)
             count = len(new.all())
             if dispatcher is not None:
                 claimed = await dispatcher.claim_in(session, now)
@@ -102,14 +140,19 @@ async def store(
 
 
 def _insert_for(session: AsyncSession):  # type: ignore[no-untyped-def]
-    """INSERT … ON CONFLICT for the database in use (SQLite or PostgreSQL)."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(Inbox)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(Inbox)
+    """INSERT … ON CONFLICT DO NOTHING RETURNING for the database in use."""
+    name = session.bind.dialect.name if session.bind is not None else "sqlite"
+    if name not in _INSERTS:
+        if name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        _INSERTS[name] = (
+            insert(_T)
+            .on_conflict_do_nothing(index_elements=["update_id"])
+            .returning(_T.c.update_id)
+        )
+    return _INSERTS[name]
 
 
 async def next_offset(rt: Runtime) -> int | None:
@@ -123,12 +166,7 @@ async def mark_handled(session: AsyncSession, now: datetime) -> None:
     item = CURRENT.get()
     if item is None:
         return  # not from the inbox (a job, a test calling the handler directly)
-    result = await session.execute(
-        update(Inbox)
-        .where(Inbox.update_id == item.update_id, Inbox.handled_at.is_(None))
-        .values(handled_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    result = await session.execute(_MARK, {"uid": item.update_id, "at": now})
     if result.rowcount != 1:
         raise AlreadyHandled
 
@@ -240,33 +278,8 @@ class Dispatcher:
     ) -> list[tuple[int, int, dict[str, Any]]]:
         """Claim what is due, inside the caller's transaction; oldest first."""
         until = now + timedelta(seconds=self.rt.settings.inbox_lease_seconds)
-        # A chat another live process is working on stays with it (per-chat order), and so
-        # does one whose update this process let go of after a database failure (held until
-        # the pump releases it, so nothing newer in that chat overtakes it).
-        busy = select(Inbox.chat_id).where(
-            Inbox.handled_at.is_(None),
-            Inbox.claimed_until >= now,
-            or_(Inbox.claimed_by != self.me, Inbox.update_id.not_in(self._taken)),
-        )
-        due = (
-            select(Inbox.update_id)
-            .where(
-                Inbox.handled_at.is_(None),
-                or_(Inbox.claimed_until.is_(None), Inbox.claimed_until < now),
-                Inbox.chat_id.not_in(busy),
-            )
-            .order_by(Inbox.update_id)
-            .limit(BATCH)
-        )
-        rows = (
-            await session.execute(
-                update(Inbox)
-                .where(Inbox.update_id.in_(due))
-                .values(claimed_by=self.me, claimed_until=until)
-                .returning(Inbox.update_id, Inbox.chat_id, Inbox.payload)
-                .execution_options(synchronize_session=False)
-            )
-        ).all()
+        params = {"now": now, "until": until, "me": self.me, "taken": list(self._taken)}
+        rows = (await session.execute(_CLAIM, params)).all()
         return sorted((int(u), int(c), p) for u, c, p in rows)
 
     async def _work(self, chat: int) -> None:
@@ -308,12 +321,8 @@ class Dispatcher:
         try:
             if not item.marked:
                 async with self.rt.sessions.begin() as session:
-                    await session.execute(
-                        update(Inbox)
-                        .where(Inbox.update_id == update_id, Inbox.handled_at.is_(None))
-                        .values(handled_at=self.rt.clock.now())
-                        .execution_options(synchronize_session=False)
-                    )
+                    params = {"uid": update_id, "at": self.rt.clock.now()}
+                    await session.execute(_MARK, params)
         finally:
             self._taken.discard(update_id)
         return None

@@ -20,7 +20,7 @@ import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import case, select, update
+from sqlalchemy import bindparam, case, select, update
 from telegram import ReplyParameters
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application
@@ -41,6 +41,45 @@ BULK_TAGS = ("digest", "reminder", "escalation")  # paced after anything interac
 BULK_BATCH = 60  # bulk rows per pass: about two seconds at Telegram's 30 messages/s
 _bulk = Outbox.tag.in_(BULK_TAGS)
 UNORDERED = ("close_orphans",)
+
+# The statements of every send, built once with bound parameters (issue 12).
+_T = Outbox.__table__
+_AT = _T.c.claimed_until.type
+_PENDING = (
+    select(Outbox)
+    .where(Outbox.status == "pending")
+    .order_by(case((_bulk, 1), else_=0), Outbox.id)
+    .limit(BATCH + BULK_BATCH)
+)
+_TAKE = (  # compare-and-set: only a row nobody holds (or whose holder's lease ran out)
+    update(_T)
+    .where(
+        _T.c.id == bindparam("row_id"),
+        _T.c.status == "pending",
+        _T.c.claimed_until.is_(None) | (_T.c.claimed_until < bindparam("now", type_=_AT)),
+    )
+    .values(claimed_until=bindparam("until", type_=_AT))
+)
+_RENEW = (  # compare-and-set: only while the claim is still ours
+    update(_T)
+    .where(
+        _T.c.id == bindparam("row_id"),
+        _T.c.status == "pending",
+        _T.c.claimed_until == bindparam("ours", type_=_AT),
+    )
+    .values(claimed_until=bindparam("until", type_=_AT))
+)
+_SENT = (
+    update(_T)
+    .where(_T.c.id == bindparam("row_id"))
+    .values(
+        attempts=bindparam("n"),
+        claimed_until=None,
+        status="sent",
+        sent_at=bindparam("at", type_=_T.c.sent_at.type),
+        message_id=bindparam("mid"),
+    )
+)
 
 
 async def deliver(app: Application) -> int:
@@ -74,12 +113,7 @@ async def _claim(rt: Runtime) -> list[Outbox]:
         # Interactive rows first; bulk ones (the digest, reminders) a couple of seconds'
         # worth per pass at Telegram's pace, so what a person's action queued meanwhile goes
         # next. One query: pending rows are few but during a digest.
-        rows = await session.scalars(
-            select(Outbox)
-            .where(Outbox.status == "pending")
-            .order_by(case((_bulk, 1), else_=0), Outbox.id)
-            .limit(BATCH + BULK_BATCH)
-        )
+        rows = await session.scalars(_PENDING)
         interactive: list[Outbox] = []
         bulk: list[Outbox] = []
         for row in rows:
@@ -96,16 +130,8 @@ async def _claim(rt: Runtime) -> list[Outbox]:
         for row in [*first_per_chat.values(), *due]:
             if row.next_attempt_at > now:
                 continue
-            result = await session.execute(
-                update(Outbox)
-                .where(
-                    Outbox.id == row.id,
-                    Outbox.status == "pending",
-                    (Outbox.claimed_until.is_(None)) | (Outbox.claimed_until < now),
-                )
-                .values(claimed_until=now + lease)
-                .execution_options(synchronize_session=False)
-            )
+            params = {"row_id": row.id, "now": now, "until": now + lease}
+            result = await session.execute(_TAKE, params)
             if result.rowcount == 1:
                 row.lease_until = now + lease  # type: ignore[attr-defined]
                 # A lease that ran out without a record, or a time-out: the send may have
@@ -201,12 +227,8 @@ async def _still_claimed(rt: Runtime, row: Outbox, renew_within: float = 1.0) ->
         return True
     longer = now + timedelta(seconds=rt.settings.outbox_lease_seconds)
     async with rt.sessions.begin() as session:
-        result = await session.execute(
-            update(Outbox)
-            .where(Outbox.id == row.id, Outbox.status == "pending", Outbox.claimed_until == until)
-            .values(claimed_until=longer)
-            .execution_options(synchronize_session=False)
-        )
+        params = {"row_id": row.id, "ours": until, "until": longer}
+        result = await session.execute(_RENEW, params)
     if result.rowcount != 1:
         log.info("outbox %s was taken over while it waited its turn", row.id)
         return False
@@ -408,12 +430,14 @@ async def _record(
     async with rt.sessions.begin() as session:
         values: dict = {"attempts": row.attempts + 1, "claimed_until": None}
         if error is None:
-            values |= {"status": "sent", "sent_at": now, "message_id": message_id}
             closes = row.payload.get("buttons") or row.tag == "card"  # see close_cards
             if getattr(row, "uncertain", False) and closes and message_id:
                 # Sent again after an attempt that may have gone through: close its twin
                 # (its own row, so a failure there is retried and never resends this one).
                 enqueue(session, now, row.chat_id, "close_orphans", {"sent_id": message_id})
+            params = {"row_id": row.id, "n": row.attempts + 1, "at": now, "mid": message_id}
+            await session.execute(_SENT, params)
+            return
         elif bug:
             # Telegram refused what the bot wrote: our fault, not the person's.
             values |= {"status": "failed", "last_error": error}

@@ -52,12 +52,7 @@ async def poll(app: Application, dispatcher: inbox.Dispatcher, stop: asyncio.Eve
     delay = 1.0
     while not stop.is_set():
         try:
-            updates = await app.bot.get_updates(
-                offset=offset,
-                timeout=LONG_POLL,
-                allowed_updates=ALLOWED_UPDATES,
-                read_timeout=LONG_POLL + 10,
-            )
+            updates = await _get_updates(app, offset)
             delay = 1.0
         except InvalidToken:
             raise
@@ -69,11 +64,19 @@ async def poll(app: Application, dispatcher: inbox.Dispatcher, stop: asyncio.Eve
             continue
         if not updates:
             continue
-        batch = [u.to_dict() for u in updates]
         # Not past this line until stored: the next offset is what tells Telegram "received".
-        if not await _store(app, dispatcher, batch, stop):
+        if not await _store(app, dispatcher, updates, stop):
             return
-        offset = updates[-1].update_id + 1
+        offset = int(updates[-1]["update_id"]) + 1
+
+
+async def _get_updates(app: Application, offset: int | None) -> list[dict[str, Any]]:
+    """getUpdates, kept as Telegram's JSON: that is what the inbox stores, and the
+    dispatcher parses each update once when it handles it (`Bot.get_updates` parsed the
+    batch into PTB objects only for us to turn them back into dicts)."""
+    data = {"timeout": LONG_POLL, "offset": offset, "allowed_updates": ALLOWED_UPDATES}
+    result = await app.bot._post("getUpdates", data, read_timeout=2 * LONG_POLL + 10)
+    return [u for u in (result or []) if isinstance(u, dict) and "update_id" in u]
 
 
 async def _store(
