@@ -22,6 +22,8 @@ class Actor:
     is_admin: bool
     # Roles held only as a stand-in (Plh/Plt) for someone away: role -> (jenis, holder id).
     standing_in: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # Roles this person holds but someone stands in for now (None: not read with the actor).
+    away: frozenset[str] | None = None
 
     @property
     def id(self) -> int:
@@ -74,12 +76,16 @@ async def find_actor(
         return None
     person = rows[0][0]
     roles = {role for _, role in rows if role}
+    in_effect = await stand_ins_in_effect(session)
     standing_in = {
         s.role: (s.jenis, s.holder_id)
-        for s in await stand_ins_in_effect(session)
+        for s in in_effect
         if s.standin_id == person.id and s.role not in roles
     }
-    return Actor(person, frozenset(roles | set(standing_in)), telegram_id in admin_ids, standing_in)
+    away = frozenset(s.role for s in in_effect if s.holder_id == person.id)
+    return Actor(
+        person, frozenset(roles | set(standing_in)), telegram_id in admin_ids, standing_in, away
+    )
 
 
 async def stand_ins_in_effect(session: AsyncSession) -> list[StandIn]:

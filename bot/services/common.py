@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
@@ -282,21 +282,28 @@ async def open_steps(
 ) -> list[tuple[StepInstance, Process]]:
     """The open steps this person may act on now (a claim, a disposisi to named people and
     a Plh/Plt hand-over narrow who that is)."""
-    rows = (
-        await session.execute(
-            select(StepInstance, Process)
-            .join(Process, Process.id == StepInstance.process_id)
-            .where(StepInstance.finished_at.is_(None), StepInstance.role.in_(actor.roles))
-            .order_by(StepInstance.id)
-        )
-    ).all()
+    rows = (await session.execute(_OPEN_STEPS, {"roles": list(actor.roles)})).all()
     now = now or datetime.now(UTC)
     away = await _away_roles(session, actor) if rows else set()
     return [(si, p) for si, p in rows if await _is_for(session, actor, si, now, away)]
 
 
+_OPEN_STEPS = (  # /tugas and every press: built once
+    select(StepInstance, Process)
+    .join(Process, Process.id == StepInstance.process_id)
+    .where(
+        StepInstance.finished_at.is_(None),
+        StepInstance.role.in_(bindparam("roles", expanding=True)),
+    )
+    .order_by(StepInstance.id)
+)
+
+
 async def _away_roles(session: AsyncSession, actor: Actor) -> set[str]:
-    """The roles this person holds but someone stands in for right now (Plh/Plt)."""
+    """The roles this person holds but someone stands in for right now (Plh/Plt): read
+    with the actor when the update came in (`find_actor`), else here."""
+    if actor.away is not None:
+        return set(actor.away)
     found = await session.scalars(
         select(StandIn.role).where(
             StandIn.holder_id == actor.id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
@@ -30,24 +30,30 @@ from storage.models import (
     StepInstance,
 )
 
+# Read for every card (each /tugas reads them once per open task): built once.
+_NOTES = (
+    select(StepInstance.step_no, StepInstance.note, Person.name)
+    .join(Person, Person.id == StepInstance.actor_id)
+    .where(
+        StepInstance.process_id == bindparam("pid"),
+        StepInstance.note.is_not(None),
+        StepInstance.outcome.in_((engine.DONE, engine.APPROVED)),
+    )
+    .order_by(StepInstance.id)
+)
+_TOKENS = (
+    select(ActionToken)
+    .where(ActionToken.step_instance_id == bindparam("si"))
+    .order_by(ActionToken.created_at, ActionToken.token)
+)
+
 
 async def task_view(
     rt: Runtime, session: AsyncSession, process: Process, si: StepInstance, sop: SopDefinition
 ) -> tuple[texts.TaskView, Document | None]:
     step = sop.phase(si.step_no, si.role)
     state = ProcessState.from_json(process.state)
-    notes_rows = (
-        await session.execute(
-            select(StepInstance.step_no, StepInstance.note, Person.name)
-            .join(Person, Person.id == StepInstance.actor_id)
-            .where(
-                StepInstance.process_id == process.id,
-                StepInstance.note.is_not(None),
-                StepInstance.outcome.in_((engine.DONE, engine.APPROVED)),
-            )
-            .order_by(StepInstance.id)
-        )
-    ).all()
+    notes_rows = (await session.execute(_NOTES, {"pid": process.id})).all()
     notes = [(f"{name} (langkah {no})", note) for no, note, name in notes_rows]
     revision = None
     if si.round and step.kind is Kind.UNGGAH:
@@ -212,15 +218,7 @@ def card_buttons(
 
 
 async def step_tokens(session: AsyncSession, si_id: int) -> list[ActionToken]:
-    return list(
-        (
-            await session.scalars(
-                select(ActionToken)
-                .where(ActionToken.step_instance_id == si_id)
-                .order_by(ActionToken.created_at, ActionToken.token)
-            )
-        ).all()
-    )
+    return list((await session.scalars(_TOKENS, {"si": si_id})).all())
 
 
 async def make_step_tokens(
