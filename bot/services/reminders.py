@@ -74,10 +74,12 @@ async def remind(
     process: Process,
     si: StepInstance,
     people: list[Person],
+    live: set[int] | None = None,
 ) -> None:
     """Queue the short reminder line for each person (see the outbox's `remind`). The card
     to send again instead is built only for someone without a live card of this step (the
-    usual reminder replies to the card they have: one indexed read, not the whole card)."""
+    usual reminder replies to the card they have: one indexed read, not the whole card).
+    `live`: those chats, when the caller read them for several steps at once."""
     sop = svc.sop_of(rt, process)
     step = sop.phase(si.step_no, si.role)
     line = texts.reminder_line(step, late_by(rt, si, now), _missing(process, rt, si))
@@ -85,7 +87,8 @@ async def remind(
     day_start = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
     payload: dict = {"text": line, "since": day_start.astimezone(now.tzinfo).isoformat()}
     with_card: dict | None = None
-    live = await _live_cards(session, si.id)
+    if live is None:
+        live = (await _live_cards(session, [si.id])).get(si.id, set())
     for person in people:
         if person.telegram_id in live:
             row = svc.enqueue(session, now, person.telegram_id, "remind", payload, si.id)
@@ -96,19 +99,21 @@ async def remind(
         row.tag = "reminder"
 
 
-async def _live_cards(session: AsyncSession, step_instance_id: int) -> set[int]:
-    """Chats with a card of this step that is out (or queued before the reminder, so out
-    by the time it is sent) and not closed: what the outbox's `remind` replies to."""
-    return set(
-        await session.scalars(
-            select(Outbox.chat_id).where(
-                Outbox.step_instance_id == step_instance_id,
-                Outbox.tag == "card",
-                Outbox.closed_at.is_(None),
-                Outbox.status.in_(("sent", "pending")),
-            )
+async def _live_cards(session: AsyncSession, step_ids: list[int]) -> dict[int, set[int]]:
+    """Per step, the chats with a card of it that is out (or queued before the reminder, so
+    out by the time it is sent) and not closed: what the outbox's `remind` replies to."""
+    live: dict[int, set[int]] = {}
+    rows = await session.execute(
+        select(Outbox.step_instance_id, Outbox.chat_id).where(
+            Outbox.step_instance_id.in_(step_ids),
+            Outbox.tag == "card",
+            Outbox.closed_at.is_(None),
+            Outbox.status.in_(("sent", "pending")),
         )
     )
+    for step_id, chat in rows:
+        live.setdefault(step_id, set()).add(chat)
+    return live
 
 
 async def _card(rt: Runtime, session: AsyncSession, now: datetime, process, si, sop) -> dict:  # type: ignore[no-untyped-def]
@@ -151,21 +156,28 @@ def next_reminder(
 
 async def _reminders(rt: Runtime, session: AsyncSession, now: datetime) -> int:
     rows = await _due(session, StepInstance.next_reminder_at, now)
-    queued = 0
+    sending = rt.calendar.is_open(now)
+    claimed = []
     for si, process in rows:
         old = si.next_reminder_at
-        sending = rt.calendar.is_open(now)
         nxt = next_reminder(rt, process, si, now)
-        claimed = await session.execute(
+        result = await session.execute(
             update(StepInstance)
             .where(StepInstance.id == si.id, StepInstance.next_reminder_at == old)
             .values(next_reminder_at=nxt, reminders_sent=si.reminders_sent + int(sending))
             .execution_options(synchronize_session=False)
         )
-        if claimed.rowcount != 1 or not sending:
-            continue
+        if result.rowcount == 1 and sending:
+            claimed.append((si, process))
+    if not claimed:
+        return 0
+    # Then the messages, with no query between them but the holders (read once per role
+    # and transaction): the outbox and audit rows go to the database in one flush.
+    live = await _live_cards(session, [si.id for si, _ in claimed])
+    queued = 0
+    for si, process in claimed:
         people = await recipients(session, si, now)
-        await remind(rt, session, now, process, si, people)
+        await remind(rt, session, now, process, si, people, live.get(si.id, set()))
         svc.audit(session, now, None, "pengingat", process.id, si.step_no)
         queued += len(people)
     return queued
@@ -173,17 +185,25 @@ async def _reminders(rt: Runtime, session: AsyncSession, now: datetime) -> int:
 
 async def _escalations(rt: Runtime, session: AsyncSession, now: datetime) -> int:
     rows = await _due(session, StepInstance.escalate_at, now)
-    queued = 0
-    for si, process in rows:
-        if not rt.calendar.is_open(now):
-            continue  # wait for office hours; the row stays due
-        claimed = await session.execute(
+    if not rows or not rt.calendar.is_open(now):
+        return 0  # wait for office hours; the rows stay due
+    # Claimed all at once: a row another process took meanwhile is no longer due (NULL).
+    taken = set(
+        await session.scalars(
             update(StepInstance)
-            .where(StepInstance.id == si.id, StepInstance.escalate_at == si.escalate_at)
+            .where(
+                StepInstance.id.in_([si.id for si, _ in rows]),
+                StepInstance.escalate_at.is_not(None),
+                StepInstance.escalate_at <= now,
+            )
             .values(escalate_at=None)
+            .returning(StepInstance.id)
             .execution_options(synchronize_session=False)
         )
-        if claimed.rowcount != 1:
+    )
+    queued = 0
+    for si, process in rows:
+        if si.id not in taken:
             continue
         sop = svc.sop_of(rt, process)
         superior = sop.role(si.role).superior
