@@ -1,4 +1,5 @@
-"""Engine, sessions and migrations. SQLite (WAL, busy timeout) by default; PostgreSQL by URL."""
+"""Engine, sessions and migrations. SQLite (WAL; statements on the event loop, see
+fastsqlite.py) by default; PostgreSQL by URL."""
 
 from __future__ import annotations
 
