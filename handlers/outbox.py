@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 from sqlalchemy import bindparam, case, select, update
-from telegram import ReplyParameters
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application
 
 from bot import texts
-from bot.bounds import MAX_CAPTION, MAX_TEXT, fit
+from bot.bounds import MAX_TEXT, fit
 from bot.runtime import Runtime
 from bot.services.common import enqueue
-from handlers import outage, pacing
+from handlers import outage, pacing, sends
 from handlers.closing import close_orphans, close_prompts, close_task, edit
 from handlers.common import markup
 from handlers.record_delivery import send_made
@@ -252,13 +250,13 @@ async def _attempt(app: Application, row: Outbox) -> bool:
             )
             message_id = msg.message_id
         elif row.method == "send_document":
-            msg = await _send_document(app, row)
+            msg = await sends.send_document(app, row)
             message_id = msg.message_id
         elif row.method in ("send_photo", "send_record"):  # files the bot made (records)
             msg = await send_made(app, row)
             message_id = msg.message_id
         elif row.method == "send_voice":
-            msg = await _send_voice(app, row)
+            msg = await sends.send_voice(app, row)
             message_id = msg.message_id
         elif row.method == "edit_message":
             await edit(
@@ -275,7 +273,7 @@ async def _attempt(app: Application, row: Outbox) -> bool:
         elif row.method == "close_prompts":
             await close_prompts(app, row)
         elif row.method == "remind":
-            message_id = await _remind(app, row)
+            message_id = await sends.remind(app, row)
         else:
             raise ValueError(f"unknown outbox method {row.method}")
     except RetryAfter as exc:
@@ -318,103 +316,6 @@ async def _record_unrecorded(app: Application) -> None:
 
 def _seconds(value: object) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)  # type: ignore[arg-type]
-
-
-async def _send_document(app: Application, row: Outbox):  # type: ignore[no-untyped-def]
-    payload = row.payload
-    caption = fit(payload.get("caption") or "", MAX_CAPTION) or None
-    try:
-        if not payload.get("file_id"):  # made by the bot, never uploaded: send our copy
-            raise BadRequest("no file id")
-        return await app.bot.send_document(
-            row.chat_id, payload["file_id"], caption=caption, read_timeout=file_wait(app)
-        )
-    except BadRequest:
-        # The file id may not be valid for this bot/server any more: send our stored copy.
-        path = Path(payload["path"])
-        with path.open("rb") as fh:
-            return await app.bot.send_document(
-                row.chat_id,
-                fh,
-                filename=payload.get("file_name"),
-                caption=caption,
-                read_timeout=file_wait(app),
-            )
-
-
-def file_wait(app: Application) -> float:
-    """How long a file send waits for Telegram's answer: longer than a text's 5 s, since a
-    file that timed out is sent again and the person then has it twice."""
-    return app.bot_data["rt"].settings.file_read_timeout_seconds
-
-
-async def _send_voice(app: Application, row: Outbox):  # type: ignore[no-untyped-def]
-    payload = row.payload
-    try:
-        return await app.bot.send_voice(
-            row.chat_id, payload["file_id"], caption=payload["caption"], read_timeout=file_wait(app)
-        )
-    except BadRequest:
-        with Path(payload["path"]).open("rb") as fh:
-            return await app.bot.send_voice(
-                row.chat_id, fh, caption=payload["caption"], read_timeout=file_wait(app)
-            )
-
-
-async def _remind(app: Application, row: Outbox) -> int | None:
-    """One short line that replies to the live card; later reminders the same day edit it
-    instead of piling up. Without a live card to reply to, the card itself goes out again."""
-    rt: Runtime = app.bot_data["rt"]
-    payload = row.payload
-    since = datetime.fromisoformat(payload["since"])
-    async with rt.sessions() as session:
-        card = await _newest(session, row, Outbox.tag == "card", Outbox.closed_at.is_(None))
-        today = await _newest(session, row, Outbox.tag == "reminder", Outbox.sent_at >= since)
-    if card is None and "card" not in payload:
-        # The card it was to reply to was live when the reminder was written and has been
-        # closed since (its step moved on): the line alone, not a reply.
-        msg = await app.bot.send_message(row.chat_id, fit(payload["text"], MAX_TEXT))
-        return msg.message_id
-    if card is None:
-        card_payload = payload["card"]
-        msg = await app.bot.send_message(
-            row.chat_id,
-            fit(card_payload["text"], MAX_TEXT),
-            reply_markup=markup(card_payload.get("buttons")),
-        )
-        await _retag(app, row.id, "card")
-        return msg.message_id
-    if today is not None:
-        await edit(app, row.chat_id, today, payload["text"], None)
-        return today
-    msg = await app.bot.send_message(
-        row.chat_id,
-        fit(payload["text"], MAX_TEXT),
-        reply_parameters=ReplyParameters(card, allow_sending_without_reply=True),
-    )
-    return msg.message_id
-
-
-async def _newest(session, row: Outbox, *which) -> int | None:  # type: ignore[no-untyped-def]
-    """The newest message sent to this chat for this row's step that matches `which`."""
-    return await session.scalar(
-        select(Outbox.message_id)
-        .where(
-            Outbox.step_instance_id == row.step_instance_id,
-            Outbox.chat_id == row.chat_id,
-            Outbox.status == "sent",
-            Outbox.message_id.is_not(None),
-            *which,
-        )
-        .order_by(Outbox.id.desc())
-        .limit(1)
-    )
-
-
-async def _retag(app: Application, outbox_id: int, tag: str) -> None:
-    rt: Runtime = app.bot_data["rt"]
-    async with rt.sessions.begin() as session:
-        await session.execute(update(Outbox).where(Outbox.id == outbox_id).values(tag=tag))
 
 
 async def _record(

@@ -15,6 +15,7 @@ from bot.runtime import Runtime
 from bot.services import record_files
 from bot.services.common import ServiceError
 from bot.texts import records as t
+from handlers.sends import file_wait
 from storage.models import Outbox
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ async def send_made(app: Application, row: Outbox) -> Message:
         text = t.too_big_to_send(made.file_name, size, made.path)
         return await app.bot.send_message(row.chat_id, fit(text, MAX_TEXT))
     caption = fit(made.caption, MAX_CAPTION) or None
-    wait = rt.settings.file_read_timeout_seconds  # see outbox.file_wait
+    wait = file_wait(app)
     with open(made.path, "rb") as fh:
         if made.photo:
             return await app.bot.send_photo(row.chat_id, fh, caption=caption, read_timeout=wait)

@@ -120,7 +120,7 @@ async def apply_events(
                 audit(session, now, actor_id, "aktif", process.id, no, event.reason)
                 people = await recipients(session, si, now)
                 # Whoever may send the signed scan for the signer (pindai_oleh) is told too.
-                scan = await holders(session, step.pindai_oleh, now) if step.pindai_oleh else []
+                scan = await holders(session, step.scanner, now) if step.scanner else []
                 await notify_task(rt, session, now, process, si, sop, people, scanners=scan)
             case ProcessFinished():
                 process.status = engine.FINISHED

@@ -364,7 +364,7 @@ async def check_open(
     sop = sop_of(rt, process)
     if si.finished_at is not None:
         raise ServiceError(await already_done_message(session, si, rt.settings.timezone))
-    if si.role not in actor.roles and sop.phase(si.step_no, si.role).pindai_oleh in actor.roles:
+    if si.role not in actor.roles and sop.phase(si.step_no, si.role).scanner in actor.roles:
         return sop  # the signature's scanner: only 🖋 is theirs (the engine refuses the rest)
     if si.role not in actor.roles:
         raise ServiceError(

@@ -76,7 +76,7 @@ async def remind(
     people: list[Person],
     live: set[int] | None = None,
 ) -> None:
-    """Queue the short reminder line for each person (see the outbox's `remind`). The card
+    """Queue the short reminder line for each person (see `handlers/sends.remind`). The card
     to send again instead is built only for someone without a live card of this step (the
     usual reminder replies to the card they have: one indexed read, not the whole card).
     `live`: those chats, when the caller read them for several steps at once."""

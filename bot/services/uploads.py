@@ -26,7 +26,6 @@ from bot.services.common import (
     load_step,
     open_steps,
     set_prompt,
-    sop_of,
 )
 from bot.sop.model import Kind
 from bot.workflow import engine
@@ -163,9 +162,8 @@ async def _receive_signed(
     if not file.file_name.lower().endswith(".pdf"):
         raise ServiceError(texts.SIGNED_ONLY_PDF)
     nomor = one_line(caption or "", 100) or None
-    await check_open(rt, session, actor, si, process)
+    sop = await check_open(rt, session, actor, si, process)
     doc = await add_document(session, now, process.id, si.step_no, si.id, "ttd", file, actor.id)
-    sop = sop_of(rt, process)
     if nomor and sop.step(si.step_no).kind is Kind.TANDA_TANGAN:
         process.nomor_naskah = nomor
     await act_on_step(rt, session, now, actor, si, process, engine.Sign(si.step_no, doc.id, nomor))

@@ -109,6 +109,12 @@ class Step(_Strict):
         return any(t in IMAGE_TYPES for t in self.berkas)
 
     @property
+    def scanner(self) -> str | None:
+        """Who may send the signed scan for the signer: `pindai_oleh`, on a sign step only
+        (an upload's `pindai_oleh` is for its signing turn, not for the upload)."""
+        return self.pindai_oleh if self.kind is Kind.TANDA_TANGAN else None
+
+    @property
     def waktu_parsed(self) -> Waktu:
         return parse_waktu(self.waktu)
 

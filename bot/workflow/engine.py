@@ -162,7 +162,7 @@ def act(
         )
     step = current_step(sop, state)
     # A signature may also be sent by the step's scanner (`pindai_oleh`), nothing else.
-    scanner = step.pindai_oleh if isinstance(action, Sign) else None
+    scanner = step.scanner if isinstance(action, Sign) else None
     if step.role not in roles and (scanner is None or scanner not in roles):
         raise WorkflowError(
             "wrong_role", f"Langkah {step.no} adalah tugas {sop.role(step.role).name}."

@@ -20,9 +20,9 @@ still varies, so a seed does not replay exactly).
   (`run`, all roles), the others are workers (`run --peran pekerja`): every one of them
   handles stored updates and sends the outbox, so claims and leases are shared for real.
   Each kill picks one of them at random; the others keep going. The outbox lease is then
-  6 s, longer than the slowest send (the client's 5 s time-out): with 2 s, another process
-  took a row over while a stalled first send was still going through, a duplicate by
-  configuration (the rule in handlers/outbox.py: a lease outlasts the slowest send).
+  6 s, longer than the slowest send (the client's 5 s time-out). A live process also renews
+  its claim while a send lasts (handlers/outbox.py `_keep_claim`), so only a killed one's
+  rows pass to another.
 * Kills: a supervisor task SIGKILLs the bot at random instants while the processes run.
   An update a person sends arms a kill (with a probability set so that at least --kills
   kills happen, and never below 0.3): 2 in 3 a random 0.2–3 s later, whatever the bot is

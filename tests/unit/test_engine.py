@@ -273,6 +273,20 @@ def test_the_scanner_may_send_the_signature_but_not_ask_for_a_revision() -> None
     assert p.current == 9
 
 
+def test_a_scanner_of_a_signed_upload_helps_with_the_signature_not_the_upload() -> None:
+    steps = [
+        s.model_copy(update={"pindai_oleh": "tim_kerja"}) if s.no == 9 else s for s in LAKIP.steps
+    ]
+    p = Process(LAKIP.model_copy(update={"steps": steps}))
+    advance_to(p, 9)
+    assert p.sop.phase(9, "jafung").scanner is None
+    p.refused(Upload(9), by="tim_kerja", code="wrong_role")
+    p.refused(Sign(9), by="tim_kerja", code="wrong_role")  # nothing uploaded to sign yet
+    p.act(Upload(9), by="jafung")
+    assert p.sop.phase(9, "kadis").scanner == "tim_kerja"
+    assert p.act(Sign(9), by="tim_kerja")[0] == StepCompleted(9, "kadis", SIGNED, None)
+
+
 def test_a_state_saved_before_signing_existed_still_loads() -> None:
     saved = Process(LAKIP).state.to_json()
     del saved["signing"]
@@ -658,7 +672,7 @@ def refusal_reasons(
     # An upload that needs a signature: after the upload it is the signer's sign step.
     role, kind = (step.ttd_oleh, Kind.TANDA_TANGAN) if state.signing else (step.role, step.kind)
     # The scanner (pindai_oleh) may send the signed document for the signer, nothing else.
-    scans = isinstance(action, Sign) and step.pindai_oleh in roles
+    scans = isinstance(action, Sign) and kind is Kind.TANDA_TANGAN and step.pindai_oleh in roles
     reasons = set()
     if role not in roles and not scans:
         reasons.add("wrong_role")
