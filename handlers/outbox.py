@@ -23,15 +23,14 @@ from sqlalchemy import bindparam, case, select, update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application
 
-from bot import texts
 from bot.bounds import MAX_TEXT, fit
 from bot.runtime import Runtime
-from bot.services.common import enqueue
 from handlers import outage, pacing, sends
 from handlers.closing import close_orphans, close_prompts, close_task, edit
 from handlers.common import markup
 from handlers.record_delivery import send_made
-from storage.models import Outbox, Person
+from handlers.recording import Outcome, record_all, record_unrecorded
+from storage.models import Outbox
 
 log = logging.getLogger(__name__)
 BATCH = 200
@@ -67,17 +66,6 @@ _RENEW = (  # compare-and-set: only while the claim is still ours
     )
     .values(claimed_until=bindparam("until", type_=_AT))
 )
-_SENT = (
-    update(_T)
-    .where(_T.c.id == bindparam("row_id"))
-    .values(
-        attempts=bindparam("n"),
-        claimed_until=None,
-        status="sent",
-        sent_at=bindparam("at", type_=_T.c.sent_at.type),
-        message_id=bindparam("mid"),
-    )
-)
 
 
 async def deliver(app: Application) -> int:
@@ -88,7 +76,7 @@ async def deliver(app: Application) -> int:
         return 0
     sent = 0
     async with lock:
-        await _record_unrecorded(app)  # before any claim: never send those again
+        await record_unrecorded(app)  # before any claim: never send those again
         while True:
             app.bot_data["outbox_again"] = False
             rows = await _claim(app.bot_data["rt"])
@@ -96,7 +84,10 @@ async def deliver(app: Application) -> int:
                 if app.bot_data.get("outbox_again"):
                     continue
                 return sent
-            results = await asyncio.gather(*(_send(app, row) for row in rows))
+            outcomes = await asyncio.gather(*(_send(app, row) for row in rows))
+            done = [(row, out) for row, out in zip(rows, outcomes, strict=True) if out]
+            await record_all(app, done)
+            results = [out.error is None for _, out in done]
             sent += sum(results)
             if not any(results) and not app.bot_data.get("outbox_again"):
                 return sent  # everything due failed for now; the next tick retries
@@ -146,12 +137,23 @@ async def _claim(rt: Runtime) -> list[Outbox]:
 
 async def deliver_now(app: Application, rows: list[Outbox]) -> None:
     """Send rows this process claimed when it wrote them (replies to the person who acted),
-    right after their transaction committed; if it dies first, the lease hands them over."""
-    for row in rows:
-        await _send(app, row)
+    right after their transaction committed; if it dies first, the lease hands them over.
+    Recorded together in one transaction (a crash before it sends them again, which
+    `close_orphans` makes safe for cards). After a failed send the rest are handed to the
+    sender, which retries in order: nothing goes out ahead of a message still waiting."""
+    done: list[tuple[Outbox, Outcome]] = []
+    for i, row in enumerate(rows):
+        outcome = await _send(app, row)
+        if outcome is not None:
+            done.append((row, outcome))
+        if outcome is None or outcome.error is not None:
+            await record_all(app, done, release=rows[i + 1 :])
+            return
+    await record_all(app, done)
 
 
-async def _send(app: Application, row: Outbox) -> bool:
+async def _send(app: Application, row: Outbox) -> Outcome | None:
+    """One attempt, paced; None if the row was taken over meanwhile (not ours to record)."""
     bulk = row.tag in BULK_TAGS
     limiter = app.bot.rate_limiter
     tokens = pacing.BULK.set(bulk), pacing.PACED.set(False)
@@ -163,7 +165,7 @@ async def _send(app: Application, row: Outbox) -> bool:
             await limiter.turn(chat, bulk=bulk)
             if not await _still_claimed(app.bot_data["rt"], row):
                 limiter.release(chat)
-                return False
+                return None
             pacing.PACED.set(True)
         keeper = _Keeper(app.bot_data["rt"], row)
         try:
@@ -234,8 +236,7 @@ async def _still_claimed(rt: Runtime, row: Outbox, renew_within: float = 1.0) ->
     return True
 
 
-async def _attempt(app: Application, row: Outbox) -> bool:
-    rt: Runtime = app.bot_data["rt"]
+async def _attempt(app: Application, row: Outbox) -> Outcome:
     bot = app.bot
     message_id: int | None = None
     error: str | None = None
@@ -290,78 +291,8 @@ async def _attempt(app: Application, row: Outbox) -> bool:
         retry_in, error = min(2.0 ** (row.attempts + 1), 300.0), f"{type(exc).__name__}: {exc}"
     except (OSError, ValueError) as exc:
         permanent, error = True, f"{type(exc).__name__}: {exc}"
-    try:
-        await _record(rt, row, message_id, error, retry_in, permanent, bug)
-    except outage.DATABASE_DOWN as exc:
-        if error is None:  # Telegram took it: keep the result, record it once the database is back
-            _unrecorded(app)[row.id] = (row, message_id)
-        outage.of(app).held_send(row.id, exc)
-        raise
-    return error is None
-
-
-def _unrecorded(app: Application) -> dict[int, tuple[Outbox, int | None]]:
-    """Sends Telegram accepted whose row could not be marked sent (the database went away):
-    recorded before this process claims anything again, so its lease running out never
-    makes it send them twice."""
-    return app.bot_data.setdefault("outbox_unrecorded", {})
-
-
-async def _record_unrecorded(app: Application) -> None:
-    waiting = _unrecorded(app)
-    for outbox_id, (row, message_id) in list(waiting.items()):
-        await _record(app.bot_data["rt"], row, message_id, None, None, False)
-        del waiting[outbox_id]
+    return Outcome(message_id, error, retry_in, permanent, bug)
 
 
 def _seconds(value: object) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)  # type: ignore[arg-type]
-
-
-async def _record(
-    rt: Runtime,
-    row: Outbox,
-    message_id: int | None,
-    error: str | None,
-    retry_in: float | None,
-    permanent: bool,
-    bug: bool = False,
-) -> None:
-    now = rt.clock.now()
-    async with rt.sessions.begin() as session:
-        values: dict = {"attempts": row.attempts + 1, "claimed_until": None}
-        if error is None:
-            closes = row.payload.get("buttons") or row.tag == "card"  # see close_cards
-            if getattr(row, "uncertain", False) and closes and message_id:
-                # Sent again after an attempt that may have gone through: close its twin
-                # (its own row, so a failure there is retried and never resends this one).
-                enqueue(session, now, row.chat_id, "close_orphans", {"sent_id": message_id})
-            params = {"row_id": row.id, "n": row.attempts + 1, "at": now, "mid": message_id}
-            await session.execute(_SENT, params)
-            return
-        elif bug:
-            # Telegram refused what the bot wrote: our fault, not the person's.
-            values |= {"status": "failed", "last_error": error}
-            log.error("outbox %s (%s) to %s refused: %s", row.id, row.method, row.chat_id, error)
-            if not row.payload.get("alert"):
-                alert = {"text": texts.send_refused(row.chat_id, error), "alert": True}
-                for admin in rt.settings.admin_ids:
-                    enqueue(session, now, admin, "send_message", alert)
-        elif permanent:
-            values |= {"status": "failed", "last_error": error}
-            log.warning("outbox %s to %s failed for good: %s", row.id, row.chat_id, error)
-            await session.execute(
-                update(Person)
-                .where(Person.telegram_id == row.chat_id)
-                .values(unreachable_reason=error)
-            )
-        else:
-            values |= {
-                "last_error": error,
-                "next_attempt_at": now + timedelta(seconds=retry_in or 1.0),
-            }
-            if getattr(row, "uncertain", False) or error.startswith("TimedOut"):
-                values["payload"] = {**row.payload, "uncertain": True}
-            log.info("outbox %s to %s will be retried: %s", row.id, row.chat_id, error)
-        table = Outbox.__table__  # a Core update: none of the ORM's bulk-update set-up
-        await session.execute(update(table).where(table.c.id == row.id).values(**values))

@@ -39,6 +39,21 @@ async def test_5xx_is_retried_and_order_per_chat_is_kept(h: Harness) -> None:
     assert len(texts) == 2 and "surat_edaran.pdf" in texts[0] and "Langkah 2" in texts[1]
 
 
+async def test_a_failed_reply_holds_back_the_messages_after_it(h: Harness) -> None:
+    """/tugas answers the header, then the card: if the header fails, the card must not
+    arrive alone first (it goes after the header, when the Bot API is back)."""
+    await start(h, "370")
+    h.request.calls.clear()
+    error_500 = {"ok": False, "error_code": 500, "description": "Internal Server Error"}
+    h.request.fail_next.append(("sendMessage", 500, error_500))
+    await h.text(SEKRETARIS, "/tugas")
+    assert h.sent(SEKRETARIS) == []
+    h.clock.advance(seconds=3)
+    await deliver(h.app)
+    texts = h.sent(SEKRETARIS)
+    assert len(texts) == 2 and "1 tugas terbuka" in texts[0] and "Langkah 2" in texts[1]
+
+
 async def test_429_waits_its_retry_after(h: Harness) -> None:
     error_429 = {
         "ok": False,

@@ -1,0 +1,137 @@
+"""What a send came to, recorded: one transaction for the outcomes of a pass of the outbox
+(or of the replies sent right after an action), so each message costs no transaction of its
+own. Sent rows are marked sent; failures wait and are retried, fail for good (403: the
+person is marked unreachable) or, when Telegram refused what the bot wrote, are reported to
+the admins."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram.ext import Application
+
+from bot import texts
+from bot.runtime import Runtime
+from bot.services.common import enqueue
+from handlers import outage
+from storage.models import Outbox, Person
+
+log = logging.getLogger(__name__)
+
+_T = Outbox.__table__
+_RELEASE = (  # claimed rows a failed send left untried: the sender takes them, in order
+    update(_T).where(_T.c.id.in_(bindparam("ids", expanding=True))).values(claimed_until=None)
+)
+_SENT = (
+    update(_T)
+    .where(_T.c.id == bindparam("row_id"))
+    .values(
+        attempts=bindparam("n"),
+        claimed_until=None,
+        status="sent",
+        sent_at=bindparam("at", type_=_T.c.sent_at.type),
+        message_id=bindparam("mid"),
+    )
+)
+
+
+@dataclass
+class Outcome:
+    """What one attempt to send a row came to (recorded by `record_all`)."""
+
+    message_id: int | None = None
+    error: str | None = None
+    retry_in: float | None = None
+    permanent: bool = False
+    bug: bool = False
+
+
+async def record_all(
+    app: Application,
+    done: list[tuple[Outbox, Outcome]],
+    release: list[Outbox] = (),  # type: ignore[assignment]
+) -> None:
+    """Record the outcomes of a pass in one transaction; `release`: claimed rows not tried
+    (the sender takes them, in order)."""
+    if not done and not release:
+        return
+    rt: Runtime = app.bot_data["rt"]
+    try:
+        async with rt.sessions.begin() as session:
+            now = rt.clock.now()
+            sent = [(row, out) for row, out in done if out.error is None]
+            if sent:
+                params = [
+                    {"row_id": row.id, "n": row.attempts + 1, "at": now, "mid": out.message_id}
+                    for row, out in sent
+                ]
+                await session.execute(_SENT, params)
+            for row, out in sent:
+                closes = row.payload.get("buttons") or row.tag == "card"  # see close_cards
+                if getattr(row, "uncertain", False) and closes and out.message_id:
+                    # Sent again after an attempt that may have gone through: close its twin
+                    # (its own row, so a failure there is retried and never resends this one).
+                    payload = {"sent_id": out.message_id}
+                    enqueue(session, now, row.chat_id, "close_orphans", payload)
+            for row, out in done:
+                if out.error is not None:
+                    await _record_failure(rt, session, now, row, out)
+            if release:
+                await session.execute(_RELEASE, {"ids": [row.id for row in release]})
+    except outage.DATABASE_DOWN as exc:
+        for row, out in done:
+            if out.error is None:  # Telegram took it: record it once the database is back
+                unrecorded(app)[row.id] = (row, out.message_id)
+            outage.of(app).held_send(row.id, exc)
+        raise
+
+
+def unrecorded(app: Application) -> dict[int, tuple[Outbox, int | None]]:
+    """Sends Telegram accepted whose row could not be marked sent (the database went away):
+    recorded before this process claims anything again, so its lease running out never
+    makes it send them twice."""
+    return app.bot_data.setdefault("outbox_unrecorded", {})
+
+
+async def record_unrecorded(app: Application) -> None:
+    waiting = unrecorded(app)
+    if waiting:
+        held = list(waiting.values())
+        waiting.clear()  # `record_all` puts them back if the database is still away
+        await record_all(app, [(row, Outcome(message_id)) for row, message_id in held])
+
+
+async def _record_failure(
+    rt: Runtime, session: AsyncSession, now: datetime, row: Outbox, out: Outcome
+) -> None:
+    error = out.error
+    assert error is not None
+    values: dict = {"attempts": row.attempts + 1, "claimed_until": None}
+    if out.bug:
+        # Telegram refused what the bot wrote: our fault, not the person's.
+        values |= {"status": "failed", "last_error": error}
+        log.error("outbox %s (%s) to %s refused: %s", row.id, row.method, row.chat_id, error)
+        if not row.payload.get("alert"):
+            alert = {"text": texts.send_refused(row.chat_id, error), "alert": True}
+            for admin in rt.settings.admin_ids:
+                enqueue(session, now, admin, "send_message", alert)
+    elif out.permanent:
+        values |= {"status": "failed", "last_error": error}
+        log.warning("outbox %s to %s failed for good: %s", row.id, row.chat_id, error)
+        await session.execute(
+            update(Person).where(Person.telegram_id == row.chat_id).values(unreachable_reason=error)
+        )
+    else:
+        values |= {
+            "last_error": error,
+            "next_attempt_at": now + timedelta(seconds=out.retry_in or 1.0),
+        }
+        if getattr(row, "uncertain", False) or error.startswith("TimedOut"):
+            values["payload"] = {**row.payload, "uncertain": True}
+        log.info("outbox %s to %s will be retried: %s", row.id, row.chat_id, error)
+    table = Outbox.__table__  # a Core update: none of the ORM's bulk-update set-up
+    await session.execute(update(table).where(table.c.id == row.id).values(**values))
