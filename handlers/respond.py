@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -36,6 +36,17 @@ log = logging.getLogger(__name__)
 
 DATABASE_DOWN = (DBAPIError, OSError)  # wait and handle the update again, say nothing wrong
 
+# Is an older message to this chat still waiting? (built once: every action asks)
+_OLDER_PENDING = (
+    select(Outbox.id)
+    .where(
+        Outbox.chat_id == bindparam("chat"),
+        Outbox.status == "pending",
+        Outbox.id < bindparam("first"),
+    )
+    .limit(1)
+)
+
 Work = Callable[[AsyncSession, datetime], Awaitable[Reply | None]]
 
 
@@ -48,6 +59,10 @@ async def act(update: Update, context: BotContext, work: Work) -> Reply | None:
     rows: list[Outbox] = []
     try:
         async with rt.sessions.begin() as session:
+            chat = update.effective_chat
+            if chat is not None:  # what the action queues for this person is sent by us
+                until = now + timedelta(seconds=rt.settings.outbox_lease_seconds)
+                session.sync_session.info["claim"] = (chat.id, until)
             await inbox.mark_handled(session, now)
             reply = await work(session, now)
             if reply is not None:
@@ -76,16 +91,20 @@ async def act(update: Update, context: BotContext, work: Work) -> Reply | None:
 
 @event.listens_for(Session, "transient_to_pending")
 def _remember_queued(session: Session, obj: object) -> None:
-    """Every outbox row an action queues, in order (see `_own_rows`)."""
+    """Every outbox row an action queues, in order (see `_own_rows`); those for the person
+    who acted are claimed as they are written (no claim statement after)."""
     if isinstance(obj, Outbox):
         session.info.setdefault("queued", []).append(obj)
+        claim = session.info.get("claim")
+        if claim is not None and obj.chat_id == claim[0] and obj.method not in UNORDERED:
+            obj.claimed_until = obj.claimed_until or claim[1]
 
 
 async def _own_rows(
     session: AsyncSession, now: datetime, update: Update, context: BotContext, replies: list
 ) -> tuple[list[Outbox], bool]:
     """What the action queued for the person who acted goes out right after commit with the
-    replies (claimed here: no claim round trip, no wait for the sender), unless older
+    replies (claimed as written: no claim round trip, no wait for the sender), unless older
     messages to them still wait (their order comes first). Says whether anything was queued
     for anyone else (then the sender is kicked)."""
     chat = update.effective_chat
@@ -102,20 +121,12 @@ async def _own_rows(
     if not extra:
         return list(replies), others
     await session.flush()
-    waiting = await session.scalar(
-        select(Outbox.id)
-        .where(
-            Outbox.chat_id == chat.id,  # type: ignore[union-attr]
-            Outbox.status == "pending",
-            Outbox.id < min(row.id for row in extra),
-        )
-        .limit(1)
-    )
+    params = {"chat": chat.id, "first": min(row.id for row in extra)}  # type: ignore[union-attr]
+    waiting = await session.scalar(_OLDER_PENDING, params)
     if waiting is not None:
+        for row in extra:
+            row.claimed_until = None
         return list(replies), True  # the sender delivers them in order
-    until = now + timedelta(seconds=context.rt.settings.outbox_lease_seconds)
-    for row in extra:
-        row.claimed_until = until
     return [*replies, *extra], others
 
 

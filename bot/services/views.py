@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import texts
 from bot.runtime import Runtime
 from bot.services.common import (
+    RECORD_PURPOSES,
     Buttons,
     enqueue,
-    latest_document,
     new_token,
     send,
     send_document,
@@ -41,6 +41,22 @@ _NOTES = (
     )
     .order_by(StepInstance.id)
 )
+# The document a card is about: the newest a person sent (not the records the bot made),
+# of the whole process or of one step.
+_DOC = (
+    select(Document)
+    .where(Document.process_id == bindparam("pid"), Document.purpose.not_in(RECORD_PURPOSES))
+    .order_by(Document.id.desc())
+    .limit(1)
+)
+_DOC_OF_STEP = _DOC.where(Document.step_no == bindparam("step"))
+_DISPOSITION = (  # the newest disposisi of the step before (its instruksi and catatan)
+    select(Disposition.instruksi, Disposition.catatan)
+    .join(StepInstance, StepInstance.id == Disposition.step_instance_id)
+    .where(Disposition.process_id == bindparam("pid"), StepInstance.step_no == bindparam("step"))
+    .order_by(Disposition.id.desc())
+    .limit(1)
+)
 _TOKENS = (
     select(ActionToken)
     .where(ActionToken.step_instance_id == bindparam("si"))
@@ -62,7 +78,10 @@ async def task_view(
             revision = (row[0].round, row[1], row[0].note)
     # The document a reviewer or the archivist looks at: the latest of the drafting step.
     source = step.revisi_ke if step.kind.is_review else None
-    doc = await latest_document(session, process.id, step_no=source)
+    if source is None:
+        doc = await session.scalar(_DOC, {"pid": process.id})
+    else:
+        doc = await session.scalar(_DOC_OF_STEP, {"pid": process.id, "step": source})
     paraf: list[tuple[str, datetime]] = []
     revised_for_me = None
     if step.kind.is_review and doc is not None:
@@ -85,15 +104,8 @@ async def task_view(
     instruksi: list[str] = []
     catatan = None
     if step.no > 1 and sop.step(step.no - 1).kind is Kind.DISPOSISI:
-        row = (
-            await session.execute(
-                select(Disposition.instruksi, Disposition.catatan)
-                .join(StepInstance, StepInstance.id == Disposition.step_instance_id)
-                .where(Disposition.process_id == process.id, StepInstance.step_no == step.no - 1)
-                .order_by(Disposition.id.desc())
-                .limit(1)
-            )
-        ).first()
+        params = {"pid": process.id, "step": step.no - 1}
+        row = (await session.execute(_DISPOSITION, params)).first()
         if row is not None:
             instruksi = list(row[0] or [])
             # The Kadis's own catatan is the arahan, shown on its own line already.
