@@ -45,6 +45,21 @@ def markup(buttons: Buttons | None) -> InlineKeyboardMarkup | None:
     )
 
 
+def markup_dict(buttons: Buttons | None) -> dict | None:
+    """`markup` as the Bot API's JSON, for the outbox's raw sends (no PTB objects built
+    only to be turned back into JSON)."""
+    if not buttons:
+        return None
+    keyboard = [
+        [
+            {"text": one_line(label, MAX_BUTTON), "callback_data": CALLBACK_PREFIX + token}
+            for label, token in row
+        ]
+        for row in buttons
+    ]
+    return {"inline_keyboard": keyboard}
+
+
 async def identify(update: object, context: BotContext) -> None:
     """Group -1: find the person; strangers get a polite refusal and nothing is stored.
 

@@ -23,11 +23,9 @@ from sqlalchemy import bindparam, case, select, update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application
 
-from bot.bounds import MAX_TEXT, fit
 from bot.runtime import Runtime
 from handlers import outage, pacing, sends
 from handlers.closing import close_orphans, close_prompts, close_task, edit
-from handlers.common import markup
 from handlers.record_delivery import send_made
 from handlers.recording import Outcome, record_all, record_unrecorded
 from storage.models import Outbox
@@ -237,19 +235,13 @@ async def _still_claimed(rt: Runtime, row: Outbox, renew_within: float = 1.0) ->
 
 
 async def _attempt(app: Application, row: Outbox) -> Outcome:
-    bot = app.bot
     message_id: int | None = None
     error: str | None = None
     retry_in: float | None = None
     permanent = bug = False
     try:
         if row.method == "send_message":
-            msg = await bot.send_message(
-                row.chat_id,
-                fit(row.payload["text"], MAX_TEXT),
-                reply_markup=markup(row.payload.get("buttons")),
-            )
-            message_id = msg.message_id
+            message_id = await sends.send_text(app, row)
         elif row.method == "send_document":
             msg = await sends.send_document(app, row)
             message_id = msg.message_id
