@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, event, or_, select, update
+from sqlalchemy import and_, bindparam, delete, event, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
@@ -36,29 +36,40 @@ class Actor:
 
 # Asked on every update and for every step's holders: built once, with bound parameters.
 _NOW = bindparam("now", type_=PersonRole.__table__.c.until.type)
+_IN_EFFECT = (StandIn.started_at.is_not(None), StandIn.ended_at.is_(None))
+# The person, their roles and the Plh/Plt hand-overs in effect they are part of, in one
+# statement (one row per role and stand-in; usually there is no stand-in).
 _ACTOR = (
-    select(Person, PersonRole.role)
+    select(
+        Person, PersonRole.role, StandIn.role, StandIn.jenis, StandIn.holder_id, StandIn.standin_id
+    )
     .outerjoin(
         PersonRole,
         (PersonRole.person_id == Person.id)
         & or_(PersonRole.until.is_(None), PersonRole.until > _NOW),
     )
+    .outerjoin(
+        StandIn,
+        and_(*_IN_EFFECT, or_(StandIn.standin_id == Person.id, StandIn.holder_id == Person.id)),
+    )
     .where(Person.telegram_id == bindparam("telegram_id"), Person.active.is_(True))
-)
-_STAND_INS = (
-    select(StandIn)
-    .where(StandIn.started_at.is_not(None), StandIn.ended_at.is_(None))
     .order_by(StandIn.id)
 )
+_STAND_INS = select(StandIn).where(*_IN_EFFECT).order_by(StandIn.id)
+# A role's holders, each with whoever stands in for them now (None: nobody).
 _HOLDERS = (
-    select(Person)
+    select(Person, StandIn.standin_id)
     .join(PersonRole, PersonRole.person_id == Person.id)
+    .outerjoin(
+        StandIn,
+        and_(*_IN_EFFECT, StandIn.holder_id == Person.id, StandIn.role == PersonRole.role),
+    )
     .where(
         PersonRole.role == bindparam("role"),
         Person.active.is_(True),
         or_(PersonRole.until.is_(None), PersonRole.until > _NOW),
     )
-    .order_by(Person.id)
+    .order_by(Person.id, StandIn.id)
 )
 
 
@@ -75,16 +86,20 @@ async def find_actor(
     if not rows:
         return None
     person = rows[0][0]
-    roles = {role for _, role in rows if role}
-    in_effect = await stand_ins_in_effect(session)
-    standing_in = {
-        s.role: (s.jenis, s.holder_id)
-        for s in in_effect
-        if s.standin_id == person.id and s.role not in roles
-    }
-    away = frozenset(s.role for s in in_effect if s.holder_id == person.id)
+    roles = {row[1] for row in rows if row[1]}
+    standing_in: dict[str, tuple[str, int]] = {}
+    away: set[str] = set()
+    for _, _, role, jenis, holder_id, standin_id in rows:  # by stand-in id: the latest counts
+        if role is not None and holder_id == person.id:
+            away.add(role)
+        if role is not None and standin_id == person.id and role not in roles:
+            standing_in[role] = (jenis, holder_id)
     return Actor(
-        person, frozenset(roles | set(standing_in)), telegram_id in admin_ids, standing_in, away
+        person,
+        frozenset(roles | set(standing_in)),
+        telegram_id in admin_ids,
+        standing_in,
+        frozenset(away),
     )
 
 
@@ -152,6 +167,12 @@ async def _substitute(session: AsyncSession, role: str, people: list[Person]) ->
     replaced = {
         s.holder_id: s.standin_id for s in await stand_ins_in_effect(session) if s.role == role
     }
+    return await _replace(session, people, replaced)
+
+
+async def _replace(
+    session: AsyncSession, people: list[Person], replaced: dict[int, int]
+) -> list[Person]:
     if not replaced or not any(p.id in replaced for p in people):
         return people
     wanted = [replaced.get(p.id, p.id) for p in people]
@@ -189,17 +210,32 @@ async def recipients(session: AsyncSession, si: StepInstance, now: datetime) -> 
 async def holders(session: AsyncSession, role: str, now: datetime) -> list[Person]:
     """Everyone who holds a role now (a Tim Kerja has several people); someone away on
     Plh/Plt is replaced by the stand-in."""
-    return await _substitute(session, role, await role_holders(session, role, now))
+    people, replaced = await _holders(session, role, now)
+    return await _replace(session, list(people), replaced)
 
 
 async def role_holders(session: AsyncSession, role: str, now: datetime) -> list[Person]:
     """The role's own holders, whether or not someone stands in for them."""
+    people, _ = await _holders(session, role, now)
+    return list(people)
+
+
+async def _holders(
+    session: AsyncSession, role: str, now: datetime
+) -> tuple[list[Person], dict[int, int]]:
+    """The role's holders and who stands in for which of them (one statement)."""
     cached = _cached(session, ("holders", role, now))
     if cached is not None:
-        return list(cached)
-    rows = list((await session.scalars(_HOLDERS, {"role": role, "now": now})).all())
-    _keep(session, ("holders", role, now), rows)
-    return list(rows)
+        return cached[0], cached[1]
+    people: list[Person] = []
+    replaced: dict[int, int] = {}
+    for person, standin_id in await session.execute(_HOLDERS, {"role": role, "now": now}):
+        if not people or people[-1] is not person:
+            people.append(person)
+        if standin_id is not None:
+            replaced[person.id] = standin_id  # by stand-in id: the latest counts
+    _keep(session, ("holders", role, now), [people, replaced])
+    return people, replaced
 
 
 async def add_person(

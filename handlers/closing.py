@@ -23,21 +23,31 @@ ORPHAN_SCAN = 20  # message ids below a re-sent card that may hold its unrecorde
 async def close_task(app: Application, row: Outbox) -> None:
     """Every copy of a closed step's card in this chat shows the outcome, without buttons;
     an escalation about it keeps its text and loses its buttons."""
-    for copy_id, message_id, tag in await _open_messages(
-        app, row, Outbox.step_instance_id == row.step_instance_id, ("card", "escalation")
-    ):
-        if tag == "card":
-            await edit(app, row.chat_id, message_id, row.payload["text"], None)
-        else:
-            await drop_buttons(app, row.chat_id, message_id)
-        await _mark_closed(app, copy_id)
+    closed: list[int] = []
+    try:
+        for copy_id, message_id, tag in await _open_messages(
+            app, row, Outbox.step_instance_id == row.step_instance_id, ("card", "escalation")
+        ):
+            if tag == "card":
+                await edit(app, row.chat_id, message_id, row.payload["text"], None)
+            else:
+                await drop_buttons(app, row.chat_id, message_id)
+            closed.append(copy_id)
+    finally:  # what was closed stays closed when a later edit fails
+        await _mark_closed(app, closed)
 
 
 async def close_prompts(app: Application, row: Outbox) -> None:
     """The question was answered or replaced: its ✖️ Batal and choices go away."""
-    for copy_id, message_id, _ in await _open_messages(app, row, Outbox.id < row.id, ("prompt",)):
-        await drop_buttons(app, row.chat_id, message_id)
-        await _mark_closed(app, copy_id)
+    closed: list[int] = []
+    try:
+        for copy_id, message_id, _ in await _open_messages(
+            app, row, Outbox.id < row.id, ("prompt",)
+        ):
+            await drop_buttons(app, row.chat_id, message_id)
+            closed.append(copy_id)
+    finally:
+        await _mark_closed(app, closed)
 
 
 async def _open_messages(app: Application, row: Outbox, which, tags: tuple[str, ...]):  # type: ignore[no-untyped-def]
@@ -56,11 +66,14 @@ async def _open_messages(app: Application, row: Outbox, which, tags: tuple[str, 
         return rows.all()
 
 
-async def _mark_closed(app: Application, outbox_id: int) -> None:
+async def _mark_closed(app: Application, outbox_ids: list[int]) -> None:
+    """One write for all the copies closed (the edits are done outside any transaction)."""
+    if not outbox_ids:
+        return
     rt: Runtime = app.bot_data["rt"]
     async with rt.sessions.begin() as session:
         await session.execute(
-            update(Outbox).where(Outbox.id == outbox_id).values(closed_at=rt.clock.now())
+            update(Outbox).where(Outbox.id.in_(outbox_ids)).values(closed_at=rt.clock.now())
         )
 
 

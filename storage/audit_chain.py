@@ -2,7 +2,8 @@
 its own, so editing, deleting or slipping in a row breaks the chain where it happened.
 
 The hashes are set when rows are written (a `before_flush` hook, so every `audit()` in
-bot/services/common.py is covered without an extra round trip per call). Appends are
+bot/services/common.py is covered without an extra round trip per call; the hook writes
+the rows itself, in one statement). Appends are
 serialised so the chain never forks: on PostgreSQL with a transaction-scoped advisory lock,
 on SQLite by taking the database's write lock before reading the chain head.
 
@@ -57,11 +58,11 @@ def _chain_new_rows(session: Session, _context: object, _instances: object) -> N
     if not new:
         return
     new.sort(key=lambda o: inspect(o).insert_order)  # the order they are inserted (= ids)
+    conn = session.connection()
     # The head this transaction wrote last: it holds the append lock since, so nobody else
     # appended after it (an action or a scan writes several rows, in several flushes).
     prev = session.info.get(_HEAD)
     if prev is None:
-        conn = session.connection()
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK})
         elif conn.dialect.name == "sqlite" and not _writing(conn):
@@ -70,15 +71,22 @@ def _chain_new_rows(session: Session, _context: object, _instances: object) -> N
             conn.execute(text("UPDATE audit_log SET id = id WHERE 0"))
         head = conn.execute(text("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")).scalar()
         prev = head or GENESIS
-    for row in new:
-        row.prev_hash = prev
-        row.hash = row_hash(
-            prev, row.at, row.person_id, row.process_id, row.step_no, row.action, row.detail
-        )
-        prev = row.hash
+    rows = []
+    for obj in new:
+        row = {f: getattr(obj, f) for f in _FIELDS}
+        row["prev_hash"], row["hash"] = prev, row_hash(prev, *row.values())
+        prev = row["hash"]
+        rows.append(row)
+    # Nothing reads an audit row's id back: all of them go in one INSERT (executemany, in
+    # order, so ids follow the chain) instead of one INSERT … RETURNING id per row.
+    for obj in new:
+        session.expunge(obj)
+    conn.execute(_INSERT, rows)
     session.info[_HEAD] = prev
 
 
+_FIELDS = ("at", "person_id", "process_id", "step_no", "action", "detail")  # as row_hash
+_INSERT = AuditLog.__table__.insert()
 _HEAD = "audit_chain_head"
 
 

@@ -115,9 +115,9 @@ async def apply_events(
                 # A disposisi named who does this role's work in this process.
                 si.assignees = (process.assignments or {}).get(role)
                 session.add(si)
-                await session.flush()
-                await make_step_tokens(session, now, si, step, state.bidang, len(sop.steps))
                 audit(session, now, actor_id, "aktif", process.id, no, event.reason)
+                await session.flush()  # the step's id, for its tokens and cards
+                await make_step_tokens(session, now, si, step, state.bidang, len(sop.steps))
                 people = await recipients(session, si, now)
                 # Whoever may send the signed scan for the signer (pindai_oleh) is told too.
                 scan = await holders(session, step.scanner, now) if step.scanner else []

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
 from bot import texts
 from bot.people import Actor, recipients
@@ -259,16 +260,29 @@ async def add_document(
 
 
 async def load_step(session: AsyncSession, step_instance_id: int) -> tuple[StepInstance, Process]:
-    row = (
-        await session.execute(
-            select(StepInstance, Process)
-            .join(Process, Process.id == StepInstance.process_id)
-            .where(StepInstance.id == step_instance_id)
-        )
-    ).first()
+    # A press read both with its token (services/routing.py): a read would return the same
+    # objects, unchanged, so only read what the session does not hold.
+    si = _held(session, StepInstance, step_instance_id)
+    process = _held(session, Process, si.process_id) if si is not None else None
+    if si is not None and process is not None:
+        return si, process
+    row = (await session.execute(_LOAD_STEP, {"si": step_instance_id})).first()
     if row is None:
         raise ServiceError(texts.UNKNOWN_BUTTON)
     return row[0], row[1]
+
+
+_LOAD_STEP = (
+    select(StepInstance, Process)
+    .join(Process, Process.id == StepInstance.process_id)
+    .where(StepInstance.id == bindparam("si"))
+)
+
+
+def _held(session: AsyncSession, cls: type, pk: int) -> Any:
+    """The object of this row already in the session, loaded and not expired; else None."""
+    obj = session.sync_session.identity_map.get(identity_key(cls, pk))
+    return obj if obj is not None and not inspect(obj).expired_attributes else None
 
 
 async def already_done_message(session: AsyncSession, si: StepInstance, tz: str) -> str:

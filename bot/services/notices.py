@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
@@ -22,44 +22,54 @@ CLOSABLE = ("card", "reminder", "escalation")
 async def close_cards(session: AsyncSession, now: datetime, si: StepInstance, text: str) -> None:
     """The step is closed: every copy of its card in every chat (the actor's own, /tugas
     re-sends, reminder copies, escalations) becomes `text` with no buttons."""
-    waiting = (
-        Outbox.step_instance_id == si.id,
-        Outbox.status == "pending",
-        Outbox.tag.in_(CLOSABLE),
-        Outbox.claimed_until.is_(None),
-    )
+    # One read of the step's copies; usually all were sent and nothing else is written.
+    # What the action changed besides the outbox cannot change this read: it is written
+    # with the next flush (one flush fewer per transition).
+    if any(isinstance(o, Outbox) for o in (*session.new, *session.dirty)):
+        await session.flush()
+    with session.no_autoflush:
+        rows = (await session.execute(_COPIES, {"si": si.id})).all()
+    waiting = [r for r in rows if r.status == "pending" and r.claimed_until is None]
     # A card whose last send timed out may have arrived all the same: it goes out as the
     # outcome instead, without buttons, and that send closes its twin (close_orphans).
-    uncertain = (
-        await session.execute(
-            select(Outbox.id, Outbox.payload).where(
-                *waiting, Outbox.tag == "card", Outbox.payload["uncertain"].as_boolean()
-            )
-        )
-    ).all()
-    for row_id, payload in uncertain:
+    uncertain = [r.id for r in waiting if r.tag == "card" and r.uncertain]
+    unsent = [r.id for r in waiting if r.id not in uncertain]
+    if uncertain or unsent:
+        await session.flush()  # the action's own writes (and their locks) come first, as ever
+    for row_id in uncertain:
+        payload = await session.scalar(select(Outbox.payload).where(Outbox.id == row_id))
         await session.execute(
             update(Outbox)
             .where(Outbox.id == row_id)
             .values(payload={**payload, "text": text, "buttons": None})
             .execution_options(synchronize_session=False)
         )
-    # Any other copy not sent yet will never be needed (one being sent now is closed below).
-    await session.execute(
-        update(Outbox)
-        .where(*waiting, Outbox.id.not_in([row_id for row_id, _ in uncertain]))
-        .values(status="batal")
-        .execution_options(synchronize_session=False)
-    )
-    chats = (
-        await session.scalars(
-            select(Outbox.chat_id)
-            .where(Outbox.step_instance_id == si.id, Outbox.tag.in_(("card", "escalation")))
-            .distinct()
-        )
-    ).all()
-    for chat in sorted(chats):
+    # Any other copy not sent yet will never be needed (one being sent now is closed below;
+    # the conditions are checked again: the sender may have taken one since the read).
+    if unsent:
+        await session.execute(_DROP, {"ids": unsent})
+    for chat in sorted({r.chat_id for r in rows if r.tag in ("card", "escalation")}):
         enqueue(session, now, chat, "close_task", {"text": text}, si.id)
+
+
+_COPIES = select(  # built once: every closed step reads it
+    Outbox.id,
+    Outbox.chat_id,
+    Outbox.tag,
+    Outbox.status,
+    Outbox.claimed_until,
+    Outbox.payload["uncertain"].as_boolean().label("uncertain"),
+).where(Outbox.step_instance_id == bindparam("si"), Outbox.tag.in_(CLOSABLE))
+_DROP = (
+    update(Outbox)
+    .where(
+        Outbox.id.in_(bindparam("ids", expanding=True)),
+        Outbox.status == "pending",
+        Outbox.claimed_until.is_(None),
+    )
+    .values(status="batal")
+    .execution_options(synchronize_session=False)
+)
 
 
 async def involved(session: AsyncSession, process: Process) -> list[Person]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
@@ -31,16 +32,26 @@ from bot.services.common import (
     load_step,
 )
 from bot.services.reminders import remind
-from storage.models import ActionToken, PendingPrompt, Process
+from storage.models import ActionToken, PendingPrompt, Process, StepInstance
+
+# Every press: a task card's token comes with its step and process (`load_step` then finds
+# them in the session instead of reading them again). Built once.
+_TOKEN = (
+    select(ActionToken, StepInstance, Process)
+    .outerjoin(StepInstance, StepInstance.id == ActionToken.step_instance_id)
+    .outerjoin(Process, Process.id == StepInstance.process_id)
+    .where(ActionToken.token == bindparam("token"))
+)
 
 
 async def press(
     rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, token: str
 ) -> Reply:
     """A button was pressed: decide from the stored token and the state now."""
-    tok = await session.get(ActionToken, token)
-    if tok is None:
+    row = (await session.execute(_TOKEN, {"token": token})).first()
+    if row is None:
         raise ServiceError(texts.UNKNOWN_BUTTON)
+    tok = row[0]
     if tok.person_id is not None and tok.person_id != actor.id:
         raise ServiceError(texts.NOT_YOURS)
     if tok.step_instance_id is not None:
