@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import Application
 
+from bot.people import find_actor
 from bot.runtime import Runtime
 from handlers import outage
 from storage.models import Inbox
@@ -78,12 +79,17 @@ _CLAIM = (
 _INSERTS: dict[str, Any] = {}
 
 
+NOT_LOADED = object()  # `Item.actor` when the sender was not looked up with the claim
+PRELOAD = 20  # senders looked up per claim, at most (the claim holds the write lock)
+
+
 @dataclass
 class Item:
     update_id: int
     marked: bool = False  # handled_at already set in the action's own transaction
     retry: bool = False  # the database failed mid-way: handle it again once it is back
     error: BaseException | None = None  # what failed (for the outage log)
+    actor: Any = NOT_LOADED  # who sent it (an Actor or None), read with the claim
 
 
 CURRENT: ContextVar[Item | None] = ContextVar("inbox_item", default=None)
@@ -101,6 +107,16 @@ def chat_key(data: dict[str, Any]) -> int:
     if "callback_query" in data:
         return int(data["callback_query"].get("from", {}).get("id", 0))
     return 0
+
+
+def sender(data: dict[str, Any]) -> int | None:
+    """The Telegram user an update comes from (PTB's `effective_user` of the kinds we
+    handle)."""
+    for kind in HANDLED_KINDS:
+        if kind in data:
+            user = data[kind].get("from")
+            return int(user["id"]) if isinstance(user, dict) and "id" in user else None
+    return None
 
 
 async def store(
@@ -195,7 +211,11 @@ class Dispatcher:
         self.app = app
         self.rt: Runtime = app.bot_data["rt"]
         self.me = secrets.token_hex(8)
-        self._queues: dict[int, deque[tuple[int, dict[str, Any]]]] = {}
+        self._queues: dict[int, deque[tuple[int, dict[str, Any], Any]]] = {}
+        # Senders looked up with the claim (see `_preload`): update id -> (the chat's
+        # takes when read, the actor); `_takes` counts the updates taken per chat.
+        self._preloaded: dict[int, tuple[int, Any]] = {}
+        self._takes: dict[int, int] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._taken: set[int] = set()
         self._wake = asyncio.Event()
@@ -240,10 +260,16 @@ class Dispatcher:
     def take(self, claimed: list[tuple[int, int, dict[str, Any]]]) -> None:
         """Queue claimed updates per chat and start a worker for each chat not running."""
         for update_id, chat, payload in claimed:
+            preloaded = self._preloaded.pop(update_id, None)
             if update_id in self._taken:
                 continue
             self._taken.add(update_id)
-            self._queues.setdefault(chat, deque()).append((update_id, payload))
+            actor = NOT_LOADED
+            takes = self._takes.get(chat, 0)
+            if preloaded is not None and preloaded[0] == takes and chat not in self._queues:
+                actor = preloaded[1]  # nothing of this chat ran here since it was read
+            self._takes[chat] = takes + 1
+            self._queues.setdefault(chat, deque()).append((update_id, payload, actor))
             if chat not in self._workers:
                 self._workers[chat] = asyncio.create_task(self._work(chat))
 
@@ -280,15 +306,34 @@ class Dispatcher:
         until = now + timedelta(seconds=self.rt.settings.inbox_lease_seconds)
         params = {"now": now, "until": until, "me": self.me, "taken": list(self._taken)}
         rows = (await session.execute(_CLAIM, params)).all()
-        return sorted((int(u), int(c), p) for u, c, p in rows)
+        claimed = sorted((int(u), int(c), p) for u, c, p in rows)
+        await self._preload(session, now, claimed)
+        return claimed
+
+    async def _preload(
+        self, session: AsyncSession, now: datetime, claimed: list[tuple[int, int, dict[str, Any]]]
+    ) -> None:
+        """Who sent each update, read in the claim's transaction: `identify` then needs no
+        transaction of its own. Only for an update that will be handled at once (the first
+        of its chat, with nothing of that chat running here); `take` drops the reading if
+        anything of the chat was taken in between (it may have changed the person)."""
+        seen: set[int] = set()
+        for update_id, chat, payload in claimed:
+            if chat in seen or chat in self._queues or len(seen) >= PRELOAD:
+                continue
+            seen.add(chat)
+            user = sender(payload)
+            if user is not None:
+                actor = await find_actor(session, user, now, self.rt.settings.admin_ids)
+                self._preloaded[update_id] = (self._takes.get(chat, 0), actor)
 
     async def _work(self, chat: int) -> None:
         queue = self._queues[chat]
         try:
             while queue:
-                update_id, payload = queue.popleft()
+                update_id, payload, actor = queue.popleft()
                 try:
-                    failed = await self._handle(update_id, payload)
+                    failed = await self._handle(update_id, payload, actor)
                 except outage.DATABASE_DOWN as exc:  # marking failed: handled again later
                     failed = exc
                 except Exception:  # never leave this chat's later updates stranded
@@ -305,9 +350,11 @@ class Dispatcher:
             if not queue:
                 self._queues.pop(chat, None)
 
-    async def _handle(self, update_id: int, payload: dict[str, Any]) -> BaseException | None:
+    async def _handle(
+        self, update_id: int, payload: dict[str, Any], actor: Any = NOT_LOADED
+    ) -> BaseException | None:
         """Returns what failed when the database did: the update waits to be handled again."""
-        item = Item(update_id)
+        item = Item(update_id, actor=actor)
         token = CURRENT.set(item)
         try:
             await self.app.process_update(Update.de_json(payload, self.app.bot))

@@ -6,6 +6,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.people import add_person
+from handlers import inbox
+from handlers.outbox import deliver
 from storage.models import AuditLog, Document, Process
 from tests.handlers.harness import Harness
 
@@ -252,6 +254,27 @@ async def test_invite_link_is_single_use(h: Harness) -> None:
     assert "sudah dipakai" in h.last(78)
     await h.text(78, "/tugas")
     assert "belum terdaftar" in h.last(78)
+
+
+async def test_a_message_right_after_accepting_an_invitation_is_from_a_registered_person(
+    h: Harness,
+) -> None:
+    """Both arrive in one getUpdates batch: the /tugas after /start <code> must not be
+    answered with what the bot knew of the sender before the first was handled."""
+    await h.text(1, "/undang jafung")
+    code = h.last(1).split("start=")[1].split()[0]
+
+    def command(update_id: int, text: str) -> dict:
+        entity = {"type": "bot_command", "offset": 0, "length": len(text.split()[0])}
+        message = h._message(79, text=text, entities=[entity])
+        return {"update_id": 9000 + update_id, "message": message}
+
+    await inbox.store(h.rt, [command(1, f"/start {code}"), command(2, "/tugas")])
+    await h.dispatcher.drain()
+    await deliver(h.app)
+    answers = h.sent(79)
+    assert "terdaftar sebagai Jafung Perencana" in answers[0]
+    assert "belum terdaftar" not in answers[-1] and "Tidak ada tugas" in answers[-1]
 
 
 async def test_a_file_during_data_collection_says_how_to_tick_bidang(h: Harness) -> None:
