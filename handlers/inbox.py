@@ -31,7 +31,7 @@ from telegram.ext import Application
 
 from bot.people import find_actor
 from bot.runtime import Runtime
-from handlers import outage
+from handlers import outage, recording
 from storage.models import Inbox
 
 log = logging.getLogger(__name__)
@@ -141,15 +141,21 @@ async def store(
         for u in updates
     ]
     claimed: list[tuple[int, int, dict[str, Any]]] = []
+    held: list = []
     try:
         async with rt.sessions.begin() as session:
             # A redelivered update (same update_id) is skipped by the database itself.
             new = await session.execute(_insert_for(session), rows)
             count = len(new.all())
             if dispatcher is not None:
+                held = await recording.write_held(session, dispatcher.app, now)
                 claimed = await dispatcher.claim_in(session, now)
-    except IntegrityError:
-        return 0  # another process stored the same update a moment ago
+    except BaseException as exc:
+        if dispatcher is not None:
+            recording.put_back(dispatcher.app, held)  # recorded by a later transaction
+        if isinstance(exc, IntegrityError):
+            return 0  # another process stored the same update a moment ago
+        raise
     if dispatcher is not None:
         dispatcher.take(claimed)
     return count
@@ -275,29 +281,38 @@ class Dispatcher:
 
     async def _claim(self, release: bool) -> list[tuple[int, int, dict[str, Any]]]:
         now = self.rt.clock.now()
+        held: list = []
+        try:
+            async with self.rt.sessions.begin() as session:
+                held = await recording.write_held(session, self.app, now)
+                await self._renew(session, now, release)
+                return await self.claim_in(session, now)
+        except BaseException:
+            recording.put_back(self.app, held)
+            raise
+
+    async def _renew(self, session: AsyncSession, now: datetime, release: bool) -> None:
         until = now + timedelta(seconds=self.rt.settings.inbox_lease_seconds)
-        async with self.rt.sessions.begin() as session:
-            if self._taken:  # still working on these: keep the lease
-                await session.execute(
-                    update(Inbox)
-                    .where(Inbox.update_id.in_(self._taken), Inbox.handled_at.is_(None))
-                    .values(claimed_until=until)
-                    .execution_options(synchronize_session=False)
+        if self._taken:  # still working on these: keep the lease
+            await session.execute(
+                update(Inbox)
+                .where(Inbox.update_id.in_(self._taken), Inbox.handled_at.is_(None))
+                .values(claimed_until=until)
+                .execution_options(synchronize_session=False)
+            )
+        if release:
+            # The database is back: updates we let go of when it failed are due now,
+            # not when their claims run out.
+            await session.execute(
+                update(Inbox)
+                .where(
+                    Inbox.claimed_by == self.me,
+                    Inbox.handled_at.is_(None),
+                    Inbox.update_id.not_in(self._taken),
                 )
-            if release:
-                # The database is back: updates we let go of when it failed are due now,
-                # not when their claims run out.
-                await session.execute(
-                    update(Inbox)
-                    .where(
-                        Inbox.claimed_by == self.me,
-                        Inbox.handled_at.is_(None),
-                        Inbox.update_id.not_in(self._taken),
-                    )
-                    .values(claimed_until=None)
-                    .execution_options(synchronize_session=False)
-                )
-            return await self.claim_in(session, now)
+                .values(claimed_until=None)
+                .execution_options(synchronize_session=False)
+            )
 
     async def claim_in(
         self, session: AsyncSession, now: datetime

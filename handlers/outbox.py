@@ -27,7 +27,7 @@ from bot.runtime import Runtime
 from handlers import outage, pacing, sends
 from handlers.closing import close_orphans, close_prompts, close_task, edit
 from handlers.record_delivery import send_made
-from handlers.recording import Outcome, record_all, record_unrecorded
+from handlers.recording import Outcome, hold_sent, record_all, record_unrecorded
 from storage.models import Outbox
 
 log = logging.getLogger(__name__)
@@ -136,9 +136,9 @@ async def _claim(rt: Runtime) -> list[Outbox]:
 async def deliver_now(app: Application, rows: list[Outbox]) -> None:
     """Send rows this process claimed when it wrote them (replies to the person who acted),
     right after their transaction committed; if it dies first, the lease hands them over.
-    Recorded together in one transaction (a crash before it sends them again, which
-    `close_orphans` makes safe for cards). After a failed send the rest are handed to the
-    sender, which retries in order: nothing goes out ahead of a message still waiting."""
+    Recorded together, with other work (`hold_sent`). After a failed send the rest are
+    handed to the sender, which retries in order: nothing goes out ahead of a message
+    still waiting."""
     done: list[tuple[Outbox, Outcome]] = []
     for i, row in enumerate(rows):
         outcome = await _send(app, row)
@@ -147,7 +147,7 @@ async def deliver_now(app: Application, rows: list[Outbox]) -> None:
         if outcome is None or outcome.error is not None:
             await record_all(app, done, release=rows[i + 1 :])
             return
-    await record_all(app, done)
+    hold_sent(app, done)
 
 
 async def _send(app: Application, row: Outbox) -> Outcome | None:

@@ -6,6 +6,8 @@ the admins."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +23,7 @@ from handlers import outage
 from storage.models import Outbox, Person
 
 log = logging.getLogger(__name__)
+FLUSH_AFTER = 0.2  # seconds a sent reply waits at most to be recorded with other work
 
 _T = Outbox.__table__
 _RELEASE = (  # claimed rows a failed send left untried: the sender takes them, in order
@@ -63,20 +66,7 @@ async def record_all(
     try:
         async with rt.sessions.begin() as session:
             now = rt.clock.now()
-            sent = [(row, out) for row, out in done if out.error is None]
-            if sent:
-                params = [
-                    {"row_id": row.id, "n": row.attempts + 1, "at": now, "mid": out.message_id}
-                    for row, out in sent
-                ]
-                await session.execute(_SENT, params)
-            for row, out in sent:
-                closes = row.payload.get("buttons") or row.tag == "card"  # see close_cards
-                if getattr(row, "uncertain", False) and closes and out.message_id:
-                    # Sent again after an attempt that may have gone through: close its twin
-                    # (its own row, so a failure there is retried and never resends this one).
-                    payload = {"sent_id": out.message_id}
-                    enqueue(session, now, row.chat_id, "close_orphans", payload)
+            await _write_sent(session, now, [(r, o.message_id) for r, o in done if not o.error])
             for row, out in done:
                 if out.error is not None:
                     await _record_failure(rt, session, now, row, out)
@@ -90,11 +80,72 @@ async def record_all(
         raise
 
 
+async def _write_sent(
+    session: AsyncSession, now: datetime, sent: list[tuple[Outbox, int | None]]
+) -> None:
+    if not sent:
+        return
+    params = [
+        {"row_id": row.id, "n": row.attempts + 1, "at": now, "mid": message_id}
+        for row, message_id in sent
+    ]
+    await session.execute(_SENT, params)
+    for row, message_id in sent:
+        closes = row.payload.get("buttons") or row.tag == "card"  # see close_cards
+        if getattr(row, "uncertain", False) and closes and message_id:
+            # Sent again after an attempt that may have gone through: close its twin
+            # (its own row, so a failure there is retried and never resends this one).
+            enqueue(session, now, row.chat_id, "close_orphans", {"sent_id": message_id})
+
+
 def unrecorded(app: Application) -> dict[int, tuple[Outbox, int | None]]:
-    """Sends Telegram accepted whose row could not be marked sent (the database went away):
-    recorded before this process claims anything again, so its lease running out never
-    makes it send them twice."""
+    """Sends Telegram accepted whose row is not marked sent yet: held a moment to be
+    recorded with other work (`hold_sent`), or because the database went away. Recorded
+    before this process claims anything again, so its lease running out never makes it
+    send them twice."""
     return app.bot_data.setdefault("outbox_unrecorded", {})
+
+
+def hold_sent(app: Application, done: list[tuple[Outbox, Outcome]]) -> None:
+    """Replies sent right after an action are recorded by the next transaction this
+    process writes anyway (the next batch of updates stored, `write_held`), or after
+    FLUSH_AFTER on their own: a transaction per action saved. A crash in between sends
+    them again after the lease, which `close_orphans` makes safe for cards (at-least-once,
+    as for a crash between a send and its record)."""
+    waiting = unrecorded(app)
+    for row, out in done:
+        waiting[row.id] = (row, out.message_id)
+    if waiting and app.bot_data.get("record_timer") is None:
+        loop = asyncio.get_running_loop()
+        app.bot_data["record_timer"] = loop.call_later(FLUSH_AFTER, _flush_soon, app)
+
+
+def _flush_soon(app: Application) -> None:
+    app.bot_data["record_timer"] = None
+    app.create_task(_flush(app), update="record")
+
+
+async def _flush(app: Application) -> None:
+    with contextlib.suppress(*outage.DATABASE_DOWN):  # held on; the next tick records them
+        await record_unrecorded(app)
+
+
+async def write_held(session: AsyncSession, app: Application, now: datetime) -> list:
+    """In the caller's transaction: record the held sends. Returns them, for `put_back`
+    if that transaction fails."""
+    waiting = unrecorded(app)
+    if not waiting:
+        return []
+    held = list(waiting.values())
+    waiting.clear()
+    await _write_sent(session, now, held)
+    return held
+
+
+def put_back(app: Application, held: list) -> None:
+    waiting = unrecorded(app)
+    for row, message_id in held:
+        waiting.setdefault(row.id, (row, message_id))
 
 
 async def record_unrecorded(app: Application) -> None:

@@ -21,7 +21,7 @@ from telegram.error import Conflict, InvalidToken, TelegramError
 from telegram.ext import Application
 
 from bot.runtime import Runtime
-from handlers import inbox, outage
+from handlers import inbox, outage, recording
 
 log = logging.getLogger(__name__)
 
@@ -191,4 +191,6 @@ async def serve(app: Application, *, receive: bool = True) -> None:
     if server is not None:
         server.stop()
     await app.stop()
+    with contextlib.suppress(Exception):  # replies sent and held for recording: record them
+        await recording.record_unrecorded(app)  # (else sent again after the restart)
     await app.shutdown()
