@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, Select, bindparam, select, update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application
 
@@ -26,7 +26,7 @@ async def close_task(app: Application, row: Outbox) -> None:
     closed: list[int] = []
     try:
         for copy_id, message_id, tag in await _open_messages(
-            app, row, Outbox.step_instance_id == row.step_instance_id, ("card", "escalation")
+            app, _OPEN_CARDS, {"chat": row.chat_id, "si": row.step_instance_id}
         ):
             if tag == "card":
                 await edit(app, row.chat_id, message_id, row.payload["text"], None)
@@ -41,29 +41,38 @@ async def close_prompts(app: Application, row: Outbox) -> None:
     """The question was answered or replaced: its ✖️ Batal and choices go away."""
     closed: list[int] = []
     try:
-        for copy_id, message_id, _ in await _open_messages(
-            app, row, Outbox.id < row.id, ("prompt",)
-        ):
+        params = {"chat": row.chat_id, "before": row.id}
+        for copy_id, message_id, _ in await _open_messages(app, _OPEN_PROMPTS, params):
             await drop_buttons(app, row.chat_id, message_id)
             closed.append(copy_id)
     finally:
         await _mark_closed(app, closed)
 
 
-async def _open_messages(app: Application, row: Outbox, which, tags: tuple[str, ...]):  # type: ignore[no-untyped-def]
+# A closing row reads a chat's open copies and marks what it closed: built once, and on
+# the outbox table (no ORM objects are involved).
+_OUTBOX = Outbox.__table__
+_OPEN = select(_OUTBOX.c.id, _OUTBOX.c.message_id, _OUTBOX.c.tag).where(
+    _OUTBOX.c.chat_id == bindparam("chat"),
+    _OUTBOX.c.status == "sent",
+    _OUTBOX.c.message_id.is_not(None),
+    _OUTBOX.c.closed_at.is_(None),
+)
+_OPEN_CARDS = _OPEN.where(
+    _OUTBOX.c.step_instance_id == bindparam("si"), _OUTBOX.c.tag.in_(("card", "escalation"))
+)
+_OPEN_PROMPTS = _OPEN.where(_OUTBOX.c.id < bindparam("before"), _OUTBOX.c.tag == "prompt")
+_CLOSED = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(closed_at=bindparam("at"))
+)
+
+
+async def _open_messages(app: Application, query: Select, params: dict) -> list[Row]:
     rt: Runtime = app.bot_data["rt"]
     async with rt.sessions() as session:
-        rows = await session.execute(
-            select(Outbox.id, Outbox.message_id, Outbox.tag).where(
-                which,
-                Outbox.chat_id == row.chat_id,
-                Outbox.tag.in_(tags),
-                Outbox.status == "sent",
-                Outbox.message_id.is_not(None),
-                Outbox.closed_at.is_(None),
-            )
-        )
-        return rows.all()
+        return list((await session.execute(query, params)).all())
 
 
 async def _mark_closed(app: Application, outbox_ids: list[int]) -> None:
@@ -72,9 +81,7 @@ async def _mark_closed(app: Application, outbox_ids: list[int]) -> None:
         return
     rt: Runtime = app.bot_data["rt"]
     async with rt.sessions.begin() as session:
-        await session.execute(
-            update(Outbox).where(Outbox.id.in_(outbox_ids)).values(closed_at=rt.clock.now())
-        )
+        await session.execute(_CLOSED, {"ids": outbox_ids, "at": rt.clock.now()})
 
 
 async def drop_buttons(app: Application, chat_id: int, message_id: int) -> None:

@@ -185,15 +185,21 @@ def _is_revision_target(sop: SopDefinition, step_no: int) -> bool:
 
 
 async def press_step(
-    rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, tok: ActionToken
+    rt: Runtime,
+    session: AsyncSession,
+    now: datetime,
+    actor: Actor,
+    tok: ActionToken,
+    prompt: PendingPrompt | None,
 ) -> Reply:
-    """A button of a task card: decide from the stored token and the state now."""
+    """A button of a task card: decide from the stored token and the state now. `prompt`:
+    the presser's pending prompt, read with the token (None: they have none)."""
     assert tok.step_instance_id is not None
     si, process = await load_step(session, tok.step_instance_id)
     sop = await check_open(rt, session, actor, si, process)
     step = sop.phase(si.step_no, si.role)
     state = ProcessState.from_json(process.state)
-    prepared = await prepared_note(session, actor, si)
+    prepared = await prepared_note(session, actor, si) if prompt is not None else None
     if prepared and tok.action in ("selesai", "teruskan", "setuju"):
         await clear_prompt(session, now, actor)  # the note goes with this press
     match tok.action:
@@ -246,7 +252,6 @@ async def press_step(
             )
             return _closed(rt, process, step, engine.APPROVED, actor, now, prepared, "disetujui")
         case "revisi" if prepared:
-            prompt = await session.get(PendingPrompt, actor.id)
             assert prompt is not None
             return await revise(rt, session, now, actor, si, process, prepared, prompt)
         case "catatan" | "setuju_catatan" | "revisi":

@@ -52,23 +52,24 @@ async def close_cards(session: AsyncSession, now: datetime, si: StepInstance, te
         enqueue(session, now, chat, "close_task", {"text": text}, si.id)
 
 
-_COPIES = select(  # built once: every closed step reads it
-    Outbox.id,
-    Outbox.chat_id,
-    Outbox.tag,
-    Outbox.status,
-    Outbox.claimed_until,
-    Outbox.payload["uncertain"].as_boolean().label("uncertain"),
-).where(Outbox.step_instance_id == bindparam("si"), Outbox.tag.in_(CLOSABLE))
+# Built once, on the outbox table (every closed step reads it; no ORM objects involved).
+_OUTBOX = Outbox.__table__
+_COPIES = select(
+    _OUTBOX.c.id,
+    _OUTBOX.c.chat_id,
+    _OUTBOX.c.tag,
+    _OUTBOX.c.status,
+    _OUTBOX.c.claimed_until,
+    _OUTBOX.c.payload["uncertain"].as_boolean().label("uncertain"),
+).where(_OUTBOX.c.step_instance_id == bindparam("si"), _OUTBOX.c.tag.in_(CLOSABLE))
 _DROP = (
-    update(Outbox)
+    update(_OUTBOX)
     .where(
-        Outbox.id.in_(bindparam("ids", expanding=True)),
-        Outbox.status == "pending",
-        Outbox.claimed_until.is_(None),
+        _OUTBOX.c.id.in_(bindparam("ids", expanding=True)),
+        _OUTBOX.c.status == "pending",
+        _OUTBOX.c.claimed_until.is_(None),
     )
     .values(status="batal")
-    .execution_options(synchronize_session=False)
 )
 
 

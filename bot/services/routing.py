@@ -35,11 +35,13 @@ from bot.services.reminders import remind
 from storage.models import ActionToken, PendingPrompt, Process, StepInstance
 
 # Every press: a task card's token comes with its step and process (`load_step` then finds
-# them in the session instead of reading them again). Built once.
+# them in the session instead of reading them again), and the presser's pending prompt
+# with any token (None: they have none). Built once.
 _TOKEN = (
-    select(ActionToken, StepInstance, Process)
+    select(ActionToken, StepInstance, Process, PendingPrompt)
     .outerjoin(StepInstance, StepInstance.id == ActionToken.step_instance_id)
     .outerjoin(Process, Process.id == StepInstance.process_id)
+    .outerjoin(PendingPrompt, PendingPrompt.person_id == bindparam("person"))
     .where(ActionToken.token == bindparam("token"))
 )
 
@@ -48,14 +50,14 @@ async def press(
     rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, token: str
 ) -> Reply:
     """A button was pressed: decide from the stored token and the state now."""
-    row = (await session.execute(_TOKEN, {"token": token})).first()
+    row = (await session.execute(_TOKEN, {"token": token, "person": actor.id})).first()
     if row is None:
         raise ServiceError(texts.UNKNOWN_BUTTON)
-    tok = row[0]
+    tok, prompt = row[0], row[3]
     if tok.person_id is not None and tok.person_id != actor.id:
         raise ServiceError(texts.NOT_YOURS)
     if tok.step_instance_id is not None:
-        return await _press_step(rt, session, now, actor, tok)
+        return await _press_step(rt, session, now, actor, tok, prompt)
     # Buttons of a conversation with one person (cancel, choose a task, /mulai).
     if tok.action == "batal":
         return await acting.cancel_prompt(session, now, actor)
@@ -77,7 +79,6 @@ async def press(
             return await claims.ask_move(rt, session, now, actor, int(tok.arg or 0))
         case "alihkan_ke":
             return await claims.move(rt, session, now, actor, tok.arg or "")
-    prompt = await session.get(PendingPrompt, actor.id)
     if tok.action.startswith("dispo_"):
         return await disposisi.press(rt, session, now, actor, tok, prompt)
     if tok.action == "pilih_unggah":
@@ -91,7 +92,12 @@ async def press(
 
 
 async def _press_step(
-    rt: Runtime, session: AsyncSession, now: datetime, actor: Actor, tok: ActionToken
+    rt: Runtime,
+    session: AsyncSession,
+    now: datetime,
+    actor: Actor,
+    tok: ActionToken,
+    prompt: PendingPrompt | None,
 ) -> Reply:
     """A task card's button: the office-practice ones here, the transitions in `acting`."""
     assert tok.step_instance_id is not None
@@ -105,7 +111,7 @@ async def _press_step(
         si, _ = await load_step(session, tok.step_instance_id)
         act = claims.claim if tok.action == "ambil" else claims.release
         return await act(rt, session, now, actor, si)
-    return await acting.press_step(rt, session, now, actor, tok)
+    return await acting.press_step(rt, session, now, actor, tok, prompt)
 
 
 async def answer_text(
