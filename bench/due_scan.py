@@ -7,8 +7,11 @@ so one outbox row per due step; the holder has each late step's task card, which
 reminder replies to), at 09:00 WITA with the digest window open (08:30-10:30).
 `tick`: a scan once today's digest is written; `idle tick`: the same with nothing due;
 `digest tick`: the scan that writes it (the digest rows are removed before each, outside
-the timing). Each is repeated REPEATS times;
-the due rows are made due again between scans, outside the timing. Run: `make bench`.
+the timing). Each is repeated REPEATS times; the due rows are made due again between
+scans, outside the timing. Steps are stored as the engine writes them (assignees JSON
+'null'); Tim Kerja steps whose id ends in 07 are claimed by one of them (the digest reads
+named steps whole); PostgreSQL is analyzed after the rows go in, as autovacuum would.
+Run: `make bench`, or `python -m bench.due_scan [--sizes 1000,10000] [--database-url URL]`.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 
 from bot.clock import FakeClock
@@ -81,6 +84,7 @@ def rows(rt: Runtime, first: int, last: int, now: datetime = NOW) -> tuple[list[
                 next_reminder_at=now - timedelta(hours=1) if due else later,
                 escalate_at=now - timedelta(minutes=30) if due else later + timedelta(days=1),
                 reminders_sent=0,
+                assignees=None,  # JSON 'null', as a step the engine starts has it
             )
         )
     return processes, steps
@@ -156,7 +160,19 @@ async def main(sizes: tuple[int, ...] = SIZES, server_url: str | None = None) ->
                         for i in DUE_IDS
                     ],
                 )
+        async with engine.begin() as conn:  # some Tim Kerja steps claimed (🙋 Saya kerjakan)
+            tim = await conn.scalar(
+                select(PersonRole.person_id).where(PersonRole.role == "tim_kerja").limit(1)
+            )
+            await conn.execute(
+                update(si)
+                .where(si.c.id > have, si.c.role == "tim_kerja", si.c.id % 100 == 7)
+                .values(claimed_by=tim)
+            )
         have = size
+        if engine.dialect.name == "postgresql":  # autovacuum's ANALYZE, not timed: the
+            async with engine.begin() as conn:  # planner sees the rows just inserted
+                await conn.execute(text("ANALYZE"))
         times, digest_times, queued = [], [], []
         for _ in range(REPEATS):
             for times_of, fresh_digest in ((digest_times, True), (times, False)):
@@ -206,4 +222,17 @@ async def _holder(engine, role: str) -> int:  # type: ignore[no-untyped-def]
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(description="One due-scan tick at 1k/10k/100k open steps.")
+    parser.add_argument(
+        "--sizes", default=",".join(map(str, SIZES)), help="open steps, e.g. 1000,10000"
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="a PostgreSQL server (its database bench_due_scan is used); default: SQLite",
+    )
+    args = parser.parse_args()
+    asyncio.run(main(tuple(int(s) for s in args.sizes.split(",")), args.database_url))

@@ -1,4 +1,4 @@
-"""Reminders, escalation and the daily digest, found by scanning indexed columns.
+"""Reminders and escalation, found by scanning indexed columns (the digest: `digest`).
 
 The database is the source of truth: a periodic job (APScheduler, via PTB's JobQueue) calls
 `scan`; each due row is claimed with a compare-and-set update, so a restart sends a missed
@@ -12,10 +12,10 @@ per working day inside its window, never because a task arrived.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,10 +24,10 @@ from bot.people import holders, recipients
 from bot.runtime import Runtime
 from bot.services import common as svc
 from bot.services import views
+from bot.services.digest import digest, late_by
 from bot.sop.model import Kind
-from bot.timefmt import span
-from bot.workflow.engine import RUNNING, ProcessState
-from storage.models import DigestRun, Outbox, Person, PersonRole, Process, StepInstance
+from bot.workflow.engine import ProcessState
+from storage.models import Outbox, Person, Process, StepInstance
 
 BATCH = 100
 
@@ -52,12 +52,6 @@ async def scan(rt: Runtime, now: datetime) -> int:
 def _top_role(rt: Runtime, process: Process, role: str) -> bool:
     sop = rt.sops.get(process.sop_number)
     return sop is not None and sop.role(role).superior is None
-
-
-def late_by(rt: Runtime, si: StepInstance, now: datetime) -> str:
-    """Lateness in working time (nights, weekends and holidays do not count)."""
-    minutes = rt.calendar.working_minutes_between(si.deadline_at, now) * rt.settings.time_scale
-    return span(timedelta(minutes=minutes))
 
 
 def _missing(process: Process, rt: Runtime, si: StepInstance) -> list[str]:
@@ -156,19 +150,33 @@ def next_reminder(
 
 async def _reminders(rt: Runtime, session: AsyncSession, now: datetime) -> int:
     rows = await _due(session, StepInstance.next_reminder_at, now)
+    if not rows:
+        return 0
     sending = rt.calendar.is_open(now)
-    claimed = []
-    for si, process in rows:
-        old = si.next_reminder_at
-        nxt = next_reminder(rt, process, si, now)
-        result = await session.execute(
+    at = StepInstance.next_reminder_at
+
+    def each(values):  # type: ignore[no-untyped-def]
+        """CASE id WHEN … THEN …: a value per row, bound as the column's type."""
+        return case({i: literal(v, at.type) for i, v in values}, value=StepInstance.id)
+
+    # One compare-and-set for all (was one UPDATE per row): a row another process claimed
+    # meanwhile no longer has the time we read, and is not ours.
+    taken = set(
+        await session.scalars(
             update(StepInstance)
-            .where(StepInstance.id == si.id, StepInstance.next_reminder_at == old)
-            .values(next_reminder_at=nxt, reminders_sent=si.reminders_sent + int(sending))
+            .where(
+                StepInstance.id.in_([si.id for si, _ in rows]),
+                at == each((si.id, si.next_reminder_at) for si, _ in rows),
+            )
+            .values(
+                next_reminder_at=each((si.id, next_reminder(rt, p, si, now)) for si, p in rows),
+                reminders_sent=StepInstance.reminders_sent + int(sending),
+            )
+            .returning(StepInstance.id)
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount == 1 and sending:
-            claimed.append((si, process))
+    )
+    claimed = [(si, process) for si, process in rows if si.id in taken and sending]
     if not claimed:
         return 0
     # Then the messages, with no query between them but the holders (read once per role
@@ -233,164 +241,3 @@ async def _escalations(rt: Runtime, session: AsyncSession, now: datetime) -> int
             queued += 1
         svc.audit(session, now, None, "eskalasi", process.id, si.step_no, superior)
     return queued
-
-
-async def digest(rt: Runtime, session: AsyncSession, now: datetime) -> tuple[int, bool]:
-    """Once per working day and person, inside the window after DIGEST_TIME (someone who
-    presses Start later in the window gets theirs then). Writes up to `CHUNK` people's;
-    returns how many messages it queued and whether people are left.
-
-    Reads a few rows per role (the first `SHOWN` open steps by deadline, and counts over an
-    index), never every open step: the tick that writes it costs O(people), not O(steps)."""
-    tz = ZoneInfo(rt.settings.timezone)
-    local = now.astimezone(tz)
-    opens = local.replace(
-        hour=rt.settings.digest_time.hour,
-        minute=rt.settings.digest_time.minute,
-        second=0,
-        microsecond=0,
-    )
-    closes = opens + timedelta(minutes=rt.settings.digest_window_minutes)
-    if not opens <= local < closes or not rt.calendar.is_working_day(local.date()):
-        return 0, False
-    day = local.date().isoformat()
-    written = select(DigestRun.person_id).where(DigestRun.day == day)
-    people = (
-        await session.execute(
-            select(Person, PersonRole.role)
-            .join(PersonRole, PersonRole.person_id == Person.id)
-            .where(
-                Person.active.is_(True),
-                Person.started_at.is_not(None),
-                Person.id.not_in(written),  # today's written already (by us or another)
-            )
-            .order_by(Person.id)
-        )
-    ).all()
-    roles_of: dict[int, tuple[Person, set[str]]] = {}
-    for person, role in people:
-        roles_of.setdefault(person.id, (person, set()))[1].add(role)
-    more = len(roles_of) > CHUNK
-    roles_of = dict(list(roles_of.items())[:CHUNK])
-    if not roles_of:
-        return 0, False
-    top_roles = {r.code for sop in rt.sops.all() for r in sop.roles if r.superior is None}
-    waiting = {
-        role: await _open_of_role(session, role)
-        for role in {r for _, roles in roles_of.values() for r in roles}
-    }
-    overview = await _overview(session, now)
-    shown = {si.role for rows, _ in waiting.values() for si, _ in rows}
-    shown |= {si.role for rows in overview[:2] for si, _ in rows}
-    names = await _holder_names(session, now, shown)
-    queued = 0
-    for person_id, (person, roles) in roles_of.items():
-        # Everyone is marked, so a task that arrives later today triggers nothing.
-        session.add(DigestRun(day=day, person_id=person_id, created_at=now))
-        mine = sorted(
-            (row for r in roles for row in waiting[r][0]), key=lambda row: row[0].deadline_at
-        )[:SHOWN]
-        count = sum(waiting[r][1] for r in roles)
-        is_top = bool(roles & top_roles)  # the Kadis also sees who is late everywhere
-        if not count and not (is_top and overview[2]):
-            continue
-        text = _digest_text(
-            rt, now, person, roles, (mine, count), overview if is_top else None, names
-        )
-        buttons = None
-        if count:
-            token = await svc.add_token(session, now, "tugas", person_id=person_id)
-            buttons = [[("📋 Buka tugas saya", token)]]
-        svc.send(session, now, person.telegram_id, text, buttons, tag="digest")
-        queued += 1
-    return queued, more
-
-
-SHOWN = 8  # lines per list in the digest
-CHUNK = 100  # people per transaction
-_OPEN = StepInstance.finished_at.is_(None)
-
-
-def _steps_with_process():  # type: ignore[no-untyped-def]
-    return select(StepInstance, Process).join(Process, Process.id == StepInstance.process_id)
-
-
-async def _open_of_role(session: AsyncSession, role: str):  # type: ignore[no-untyped-def]
-    """The first open steps of a role by deadline, and how many it has open."""
-    first = (
-        await session.execute(
-            _steps_with_process()
-            .where(_OPEN, StepInstance.role == role)
-            .order_by(StepInstance.deadline_at)
-            .limit(SHOWN)
-        )
-    ).all()
-    count = await session.scalar(
-        select(func.count()).select_from(StepInstance).where(_OPEN, StepInstance.role == role)
-    )
-    return first, count or 0
-
-
-async def _overview(session: AsyncSession, now: datetime):  # type: ignore[no-untyped-def]
-    """For the top of the chain: the first late steps and how many, the first running
-    processes and how many (counts over indexes; lists of a few rows)."""
-    late_q = _steps_with_process().where(_OPEN, StepInstance.deadline_at < now)
-    late = (await session.execute(late_q.order_by(StepInstance.deadline_at).limit(SHOWN))).all()
-    late_count = await session.scalar(
-        select(func.count()).select_from(StepInstance).where(_OPEN, StepInstance.deadline_at < now)
-    )
-    first = (
-        await session.execute(
-            _steps_with_process().where(_OPEN).order_by(StepInstance.deadline_at).limit(4 * 5)
-        )
-    ).all()
-    running: dict[int, tuple] = {}
-    for si, p in first:
-        running.setdefault(p.id, (si, p))
-    running_count = await session.scalar(
-        select(func.count()).select_from(Process).where(Process.status == RUNNING)
-    )
-    return late, list(running.values())[:5], running_count or 0, late_count or 0
-
-
-async def _holder_names(session: AsyncSession, now: datetime, roles: set[str]) -> dict[str, str]:
-    return {
-        role: ", ".join(p.name for p in await holders(session, role, now)) or "-" for role in roles
-    }
-
-
-def _digest_text(rt, now, person, roles, mine, overview, names) -> str:  # type: ignore[no-untyped-def]
-    """One screen: what waits for this person, who is late (the Kadis), how much runs."""
-    tz = rt.settings.timezone
-    lines = [texts.digest_greeting(now, tz, texts.salutation(person, roles))]
-    rows, count = mine
-    if count:
-        lines += ["", f"Menunggu Bapak/Ibu ({count}):"]
-        for si, p in rows:
-            sop = rt.sops.get(p.sop_number)
-            label = sop.phase(si.step_no, si.role).short if sop else f"Langkah {si.step_no}"
-            when_ = (
-                f"⏰ terlambat {late_by(rt, si, now)}"
-                if si.deadline_at < now
-                else f"tenggat {texts.short_when(si.deadline_at, tz)}"
-            )
-            lines.append(f"• #{p.id} {texts.fit(p.title, 40)} · L{si.step_no} {label} — {when_}")
-    if overview is None:
-        return "\n".join(lines)
-    late, running, running_count, late_count = overview
-    if late:
-        lines += ["", f"Terlambat ({late_count}):"]
-        for si, p in late:
-            who = names.get(si.role, "-")
-            lines.append(
-                f"• #{p.id} {texts.fit(p.title, 40)} · Langkah {si.step_no} di {who} — "
-                f"{late_by(rt, si, now)}"
-            )
-    if running_count:
-        lines += ["", f"Berjalan: {running_count} proses · {late_count} langkah terlambat"]
-        for si, p in running:
-            lines.append(
-                f"• #{p.id} {texts.fit(p.title, 40)} · Langkah {si.step_no} di "
-                f"{names.get(si.role, '-')}"
-            )
-    return "\n".join(lines)

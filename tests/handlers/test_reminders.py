@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from bot.services import digest as digests
 from bot.services import reminders
 from handlers.outbox import deliver
 from storage.models import StepInstance
@@ -179,7 +180,7 @@ async def test_two_bot_processes_on_one_database_send_a_reminder_once(h, tmp_pat
 
 
 async def test_digest_written_in_parts_reaches_everyone_once(h, monkeypatch) -> None:
-    monkeypatch.setattr(reminders, "CHUNK", 1)  # one person per transaction
+    monkeypatch.setattr(digests, "CHUNK", 1)  # one person per transaction
     await start(h, "370")
     await h.press(SEKRETARIS, "Teruskan")  # the Jafung has a task too now
     await scan_at(h, wita(24, 7, 45))  # one tick writes every part
