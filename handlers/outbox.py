@@ -24,6 +24,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import Application
 
 from bot.runtime import Runtime
+from bot.services.common import UNORDERED
 from handlers import outage, pacing, sends
 from handlers.closing import close_orphans, close_prompts, close_task, edit
 from handlers.record_delivery import send_made
@@ -35,7 +36,6 @@ BATCH = 200
 BULK_TAGS = ("digest", "reminder", "escalation")  # paced after anything interactive
 BULK_BATCH = 60  # bulk rows per pass: about two seconds at Telegram's 30 messages/s
 _bulk = Outbox.tag.in_(BULK_TAGS)
-UNORDERED = ("close_orphans",)
 
 # The statements of every send, built once with bound parameters (issue 12).
 _T = Outbox.__table__

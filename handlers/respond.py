@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import bindparam, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 from telegram import Update
 from telegram.error import NetworkError, RetryAfter, TelegramError
@@ -26,10 +26,11 @@ from telegram.error import NetworkError, RetryAfter, TelegramError
 from bot import texts
 from bot.bounds import MAX_TEXT, fit
 from bot.people import PeopleError
-from bot.services.common import Reply, ServiceError, enqueue
+from bot.services.common import UNORDERED, Reply, ServiceError, enqueue
 from handlers import inbox
 from handlers.common import BotContext
-from handlers.outbox import UNORDERED, deliver, deliver_now
+from handlers.outbox import deliver, deliver_now
+from storage import queued
 from storage.models import Outbox
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,12 @@ _OLDER_PENDING = (
         Outbox.id < bindparam("first"),
     )
     .limit(1)
+)
+
+_UNCLAIM = (
+    sql_update(Outbox.__table__)
+    .where(Outbox.__table__.c.id.in_(bindparam("ids", expanding=True)))
+    .values(claimed_until=None)
 )
 
 Work = Callable[[AsyncSession, datetime], Awaitable[Reply | None]]
@@ -89,17 +96,6 @@ async def act(update: Update, context: BotContext, work: Work) -> Reply | None:
     return reply
 
 
-@event.listens_for(Session, "transient_to_pending")
-def _remember_queued(session: Session, obj: object) -> None:
-    """Every outbox row an action queues, in order (see `_own_rows`); those for the person
-    who acted are claimed as they are written (no claim statement after)."""
-    if isinstance(obj, Outbox):
-        session.info.setdefault("queued", []).append(obj)
-        claim = session.info.get("claim")
-        if claim is not None and obj.chat_id == claim[0] and obj.method not in UNORDERED:
-            obj.claimed_until = obj.claimed_until or claim[1]
-
-
 async def _own_rows(
     session: AsyncSession, now: datetime, update: Update, context: BotContext, replies: list
 ) -> tuple[list[Outbox], bool]:
@@ -108,25 +104,24 @@ async def _own_rows(
     messages to them still wait (their order comes first). Says whether anything was queued
     for anyone else (then the sender is kicked)."""
     chat = update.effective_chat
-    queued = session.sync_session.info.pop("queued", [])
+    written = session.info.pop("queued", [])
     extra = [
         row
-        for row in queued
+        for row in written
         if chat is not None
         and row.chat_id == chat.id
         and row.method not in UNORDERED
         and row not in replies
     ]
-    others = len(extra) + len(replies) < len(queued)
+    others = len(extra) + len(replies) < len(written)
     if not extra:
         return list(replies), others
-    await session.flush()
+    await queued.write(session)
     params = {"chat": chat.id, "first": min(row.id for row in extra)}  # type: ignore[union-attr]
     waiting = await session.scalar(_OLDER_PENDING, params)
-    if waiting is not None:
-        for row in extra:
-            row.claimed_until = None
-        return list(replies), True  # the sender delivers them in order
+    if waiting is not None:  # the sender delivers them in order
+        await session.execute(_UNCLAIM, {"ids": [row.id for row in extra]})
+        return list(replies), True
     return [*replies, *extra], others
 
 

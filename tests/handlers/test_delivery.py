@@ -31,7 +31,8 @@ async def test_5xx_is_retried_and_order_per_chat_is_kept(h: Harness) -> None:
     # The Surat Edaran (sendDocument) failed: the task message waits behind it.
     assert h.sent(SEKRETARIS) == []
     async with h.rt.sessions() as s:
-        row = await s.scalar(select(Outbox).where(Outbox.chat_id == SEKRETARIS))
+        first = select(Outbox).where(Outbox.chat_id == SEKRETARIS).order_by(Outbox.id)
+        row = await s.scalar(first)
         assert row.status == "pending" and "Internal Server Error" in row.last_error
     h.clock.advance(seconds=3)
     await deliver(h.app)

@@ -1,0 +1,58 @@
+"""Outbox rows are written with one Core INSERT per batch, not by the ORM's unit of work.
+
+An action queues a few messages; flushing them as ORM objects (state tracking, a
+unit-of-work pass, an INSERT each) cost more than the rest of a /tugas. Here `add` keeps the
+row in the session's info, and the rows are written in one INSERT … RETURNING id right
+before the session's next statement or its commit: what a later statement of the same
+transaction reads (closing a step's cards, the older-pending check) sees them, as with
+autoflush. The rows stay plain transient objects: set what they carry before the next
+statement (`enqueue` takes everything as arguments).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import event, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from storage.models import Outbox
+
+_KEY = "outbox_unwritten"
+_T = Outbox.__table__
+_COLUMNS = [c.key for c in _T.columns if c.key != "id"]
+_INSERT = insert(_T).returning(_T.c.id, sort_by_parameter_order=True)
+
+
+def add(session: AsyncSession | Session, row: Outbox) -> None:
+    session.info.setdefault(_KEY, []).append(row)
+
+
+def _write(session: Session) -> None:
+    rows = session.info.pop(_KEY, None)
+    if not rows:
+        return
+    params = [{key: getattr(row, key) for key in _COLUMNS} for row in rows]
+    ids = session.connection().execute(_INSERT, params).scalars().all()
+    for row, row_id in zip(rows, ids, strict=True):
+        row.id = row_id
+
+
+async def write(session: AsyncSession) -> None:
+    """Write the queued rows now (their ids are needed)."""
+    if session.info.get(_KEY):
+        await session.run_sync(_write)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _before_statement(state: ORMExecuteState) -> None:
+    _write(state.session)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    _write(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_KEY, None)  # never written: the transaction they belonged to is gone
