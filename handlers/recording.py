@@ -122,7 +122,7 @@ def hold_sent(app: Application, done: list[tuple[Outbox, Outcome]]) -> None:
 
 def _flush_soon(app: Application) -> None:
     app.bot_data["record_timer"] = None
-    app.create_task(_flush(app), update="record")
+    app.bot_data["record_task"] = asyncio.ensure_future(_flush(app))  # kept: not collected
 
 
 async def _flush(app: Application) -> None:

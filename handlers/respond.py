@@ -27,7 +27,7 @@ from bot import texts
 from bot.bounds import MAX_TEXT, fit
 from bot.people import PeopleError
 from bot.services.common import UNORDERED, Reply, ServiceError, enqueue
-from handlers import inbox
+from handlers import inbox, recording
 from handlers.common import BotContext
 from handlers.outbox import deliver, deliver_now
 from storage import queued
@@ -64,26 +64,39 @@ async def act(update: Update, context: BotContext, work: Work) -> Reply | None:
     now = rt.clock.now()
     query = update.callback_query
     rows: list[Outbox] = []
+    held: list = []
     try:
         async with rt.sessions.begin() as session:
             chat = update.effective_chat
+            info = session.info
             if chat is not None:  # what the action queues for this person is sent by us
                 until = now + timedelta(seconds=rt.settings.outbox_lease_seconds)
-                session.sync_session.info["claim"] = (chat.id, until)
+                info["claim"] = (chat.id, until)
+                if query is not None and query.message is not None:
+                    info["pressed"] = (chat.id, query.message.message_id)  # see close_cards
             await inbox.mark_handled(session, now)
             reply = await work(session, now)
+            if reply is not None and info.get("pressed_closed") is not None:
+                # The pressed card's step closed: its answer is the closing edit, no buttons.
+                reply.edit, reply.edit_buttons = reply.edit or info["pressed_closed"], None
             if reply is not None:
                 rows = _queue_replies(session, now, update, context, reply)
+            # Replies this process sent and holds for recording are recorded here: this is
+            # a write anyway, and the next check must not take them for messages waiting.
+            held = await recording.write_held(session, context.application, now)
             rows, others = await _own_rows(session, now, update, context, rows)
-    except inbox.AlreadyHandled:
-        return None
-    except (ServiceError, PeopleError) as exc:
-        return await _refuse(update, context, exc.message)
-    except StaleDataError:
-        return await _refuse(update, context, texts.ALREADY)
-    except DATABASE_DOWN as exc:  # kept for later; logged once per outage by the dispatcher
-        inbox.retry_later(exc)
-        return None
+    except BaseException as exc:
+        recording.put_back(context.application, held)  # recorded by a later transaction
+        if isinstance(exc, inbox.AlreadyHandled):
+            return None
+        if isinstance(exc, ServiceError | PeopleError):
+            return await _refuse(update, context, exc.message)
+        if isinstance(exc, StaleDataError):
+            return await _refuse(update, context, texts.ALREADY)
+        if isinstance(exc, DATABASE_DOWN):  # kept for later; logged once per outage
+            inbox.retry_later(exc)
+            return None
+        raise
     inbox.committed()
     if query is not None:
         try:

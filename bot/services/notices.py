@@ -48,8 +48,26 @@ async def close_cards(session: AsyncSession, now: datetime, si: StepInstance, te
     # the conditions are checked again: the sender may have taken one since the read).
     if unsent:
         await session.execute(_DROP, {"ids": unsent})
+    pressed = session.info.get("pressed")  # (chat, message id) of the card pressed now
     for chat in sorted({r.chat_id for r in rows if r.tag in ("card", "escalation")}):
+        if pressed is not None and chat == pressed[0]:
+            # The action's answer edits the pressed copy (`pressed_closed`): closed here, so
+            # no closing row edits it again; none at all if it was the only open copy.
+            mine = [r for r in rows if r.chat_id == chat and r.tag in ("card", "escalation")]
+            ids = [r.id for r in mine if r.status == "sent" and r.message_id == pressed[1]]
+            if ids:
+                session.info["pressed_closed"] = text
+                await session.execute(_CLOSED, {"ids": ids, "at": now})
+                if all(_closed_with(r, pressed[1], unsent) for r in mine):
+                    continue
         enqueue(session, now, chat, "close_task", {"text": text}, si.id)
+
+
+def _closed_with(row, pressed_message: int, dropped: list[int]) -> bool:  # type: ignore[no-untyped-def]
+    """A copy that needs no closing edit when the pressed card is edited."""
+    if row.status == "sent":
+        return row.message_id == pressed_message or row.closed_at is not None
+    return row.status != "pending" or row.id in dropped
 
 
 # Built once, on the outbox table (every closed step reads it; no ORM objects involved).
@@ -60,8 +78,15 @@ _COPIES = select(
     _OUTBOX.c.tag,
     _OUTBOX.c.status,
     _OUTBOX.c.claimed_until,
+    _OUTBOX.c.message_id,
+    _OUTBOX.c.closed_at,
     _OUTBOX.c.payload["uncertain"].as_boolean().label("uncertain"),
 ).where(_OUTBOX.c.step_instance_id == bindparam("si"), _OUTBOX.c.tag.in_(CLOSABLE))
+_CLOSED = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(closed_at=bindparam("at", type_=_OUTBOX.c.closed_at.type))
+)
 _DROP = (
     update(_OUTBOX)
     .where(

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from bot.people import add_person
 from handlers import inbox
 from handlers.outbox import deliver
-from storage.models import AuditLog, Document, Process
+from storage.models import AuditLog, Document, Outbox, Process
 from tests.handlers.harness import Harness
 
 KADIS, SEKRETARIS, JAFUNG, TIM_A, TIM_B, STRANGER = 10, 20, 30, 40, 41, 66
@@ -304,3 +304,48 @@ async def test_a_voice_note_is_a_revision_note_and_travels_with_the_card(h: Harn
     assert voice_at < card_at and "Pesan suara (12 detik)" in to_tim[card_at].params["text"]
     await h.voice(JAFUNG, content=b"MZ not a voice")  # content is checked
     assert "Pesan suara diterima sebagai catatan" in h.last(JAFUNG)
+
+
+async def _card_message(h: Harness, uid: int) -> dict:
+    """The newest task card sent to uid, as the message a press comes from."""
+    async with h.rt.sessions() as s:
+        mid = await s.scalar(
+            select(Outbox.message_id)
+            .where(Outbox.chat_id == uid, Outbox.tag == "card", Outbox.status == "sent")
+            .order_by(Outbox.id.desc())
+        )
+    return {"message_id": mid, "date": 0, "text": "x", "chat": {"id": uid, "type": "private"}}
+
+
+def _edits(h: Harness, uid: int) -> list:
+    return [
+        c.params
+        for c in h.request.calls
+        if c.method == "editMessageText" and int(c.params.get("chat_id", 0)) == uid
+    ]
+
+
+async def test_the_pressed_card_is_edited_once_and_its_other_copies_are_closed(
+    h: Harness,
+) -> None:
+    await start(h, "370")
+    first = await _card_message(h, SEKRETARIS)
+    await h.text(SEKRETARIS, "/tugas")  # a second copy of the same card
+    data = h.button_data(SEKRETARIS, "📨 Teruskan ke semua")
+    await h.press_data(SEKRETARIS, data, first)
+    edits = _edits(h, SEKRETARIS)
+    assert sorted(e["message_id"] for e in edits) == sorted(
+        {first["message_id"], (await _card_message(h, SEKRETARIS))["message_id"]}
+    )
+    assert all("reply_markup" not in e for e in edits)  # no live buttons on either copy
+
+
+async def test_a_card_that_is_the_only_copy_gets_one_edit(h: Harness) -> None:
+    await start(h, "370")
+    card = await _card_message(h, SEKRETARIS)
+    await h.press_data(SEKRETARIS, h.button_data(SEKRETARIS, "📨 Teruskan ke semua"), card)
+    edits = _edits(h, SEKRETARIS)
+    assert len(edits) == 1 and edits[0]["message_id"] == card["message_id"]
+    assert "Diteruskan" in edits[0]["text"] and "reply_markup" not in edits[0]
+    await h.press_data(SEKRETARIS, h.button_data(SEKRETARIS, "📨 Teruskan ke semua"), card)
+    assert len(_edits(h, SEKRETARIS)) == 1  # a second press changes nothing
