@@ -117,11 +117,13 @@ async def apply_events(
                 session.add(si)
                 audit(session, now, actor_id, "aktif", process.id, no, event.reason)
                 await session.flush()  # the step's id, for its tokens and cards
-                await make_step_tokens(session, now, si, step, state.bidang, len(sop.steps))
+                made = await make_step_tokens(session, now, si, step, state.bidang, len(sop.steps))
                 people = await recipients(session, si, now)
                 # Whoever may send the signed scan for the signer (pindai_oleh) is told too.
                 scan = await holders(session, step.scanner, now) if step.scanner else []
-                await notify_task(rt, session, now, process, si, sop, people, scanners=scan)
+                await notify_task(
+                    rt, session, now, process, si, sop, people, scanners=scan, tokens=made
+                )
             case ProcessFinished():
                 process.status = engine.FINISHED
                 process.finished_at = now
