@@ -19,7 +19,8 @@ from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from bot import filecheck, texts
 from bot.bounds import clean_file_name, clean_note
 from bot.services import starting, uploads
-from bot.services.common import FileIn, ServiceError, enqueue
+from bot.services.common import FileIn, ServiceError
+from bot.services.outgoing import enqueue
 from bot.sop.model import IMAGE_TYPES, KNOWN_TYPES
 from handlers.common import BotContext
 from handlers.respond import act, say

@@ -24,7 +24,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import Application
 
 from bot.runtime import Runtime
-from bot.services.common import UNORDERED
+from bot.services.outgoing import UNORDERED
 from handlers import outage, pacing, sends
 from handlers.closing import close_orphans, close_prompts, close_task, edit
 from handlers.record_delivery import send_made

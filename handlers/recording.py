@@ -18,7 +18,7 @@ from telegram.ext import Application
 
 from bot import texts
 from bot.runtime import Runtime
-from bot.services.common import enqueue
+from bot.services.outgoing import enqueue
 from handlers import outage
 from storage.models import Outbox, Person
 

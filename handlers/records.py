@@ -13,7 +13,8 @@ from telegram.error import NetworkError, RetryAfter
 
 from bot.bounds import MAX_TEXT, fit
 from bot.services import record_files, records, rekap
-from bot.services.common import ServiceError, add_token, enqueue
+from bot.services.common import ServiceError, add_token
+from bot.services.outgoing import enqueue
 from bot.texts import records as t
 from handlers.common import BotContext, markup
 from handlers.respond import act, say

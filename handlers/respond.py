@@ -26,7 +26,8 @@ from telegram.error import NetworkError, RetryAfter, TelegramError
 from bot import texts
 from bot.bounds import MAX_TEXT, fit
 from bot.people import PeopleError
-from bot.services.common import UNORDERED, Reply, ServiceError, enqueue
+from bot.services.common import Reply, ServiceError
+from bot.services.outgoing import UNORDERED, enqueue
 from handlers import inbox, recording
 from handlers.common import BotContext
 from handlers.outbox import deliver, deliver_now

@@ -24,7 +24,6 @@ from bot.services.common import (
     clear_prompt,
     load_step,
     new_instance,
-    send,
     set_prompt,
     sop_of,
 )
@@ -34,6 +33,7 @@ from bot.services.notices import (
     involved,
     notify_finished,
 )
+from bot.services.outgoing import send
 from bot.services.own_words import prepared_note
 from bot.services.standins import acting_label
 from bot.services.views import (

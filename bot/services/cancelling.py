@@ -13,14 +13,7 @@ from bot.bounds import clean_note
 from bot.people import Actor
 from bot.runtime import Runtime
 from bot.services.acting import apply_events
-from bot.services.common import (
-    Reply,
-    ServiceError,
-    add_token,
-    clear_prompt,
-    set_prompt,
-    sop_of,
-)
+from bot.services.common import Reply, ServiceError, add_token, clear_prompt, set_prompt, sop_of
 from bot.workflow import engine
 from bot.workflow.engine import ProcessState, WorkflowError
 from storage.models import PendingPrompt, Process, StepInstance

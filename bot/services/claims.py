@@ -19,10 +19,10 @@ from bot.services.common import (
     add_token,
     audit,
     check_open,
-    enqueue,
     load_step,
     sop_of,
 )
+from bot.services.outgoing import enqueue
 from bot.services.views import card_buttons, notify_task, step_tokens, task_view
 from bot.sop.model import SopDefinition
 from storage.models import Person, Process, StepInstance

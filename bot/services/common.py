@@ -15,17 +15,14 @@ from sqlalchemy.orm.util import identity_key
 from bot import texts
 from bot.people import Actor, recipients
 from bot.runtime import Runtime
+from bot.services.outgoing import Buttons, enqueue
 from bot.sop.model import SopDefinition, Step
 from bot.timefmt import when
-from storage import (
-    audit_chain,  # noqa: F401  (chains every audit row as it is written)
-    queued,
-)
+from storage import audit_chain  # noqa: F401  (chains every audit row as it is written)
 from storage.models import (
     ActionToken,
     AuditLog,
     Document,
-    Outbox,
     PendingPrompt,
     Person,
     Process,
@@ -33,7 +30,6 @@ from storage.models import (
     StepInstance,
 )
 
-Buttons = list[list[tuple[str, str]]]  # rows of (label, token)
 RECORD_PURPOSES = ("arsip", "lembar")  # documents the bot made itself (services/record_files)
 
 
@@ -119,70 +115,6 @@ def audit(
             detail=detail,
         )
     )
-
-
-UNORDERED = ("close_orphans",)  # housekeeping rows, sent apart from a chat's order
-
-
-def enqueue(
-    session: AsyncSession,
-    now: datetime,
-    chat_id: int,
-    method: str,
-    payload: dict[str, Any],
-    step_instance_id: int | None = None,
-    claimed_until: datetime | None = None,
-    tag: str | None = None,
-) -> Outbox:
-    """Queue one Bot API call in the current transaction; the outbox sender delivers it.
-    `claimed_until`: the caller sends it itself right after commit (a reply to the person
-    who acted); if it dies first, the outbox takes the row over when that time has passed.
-    So are the rows for the chat in `session.info["claim"]` (chat, until), set by the
-    handler of an action; `session.info["queued"]` lists every row queued."""
-    claim = session.info.get("claim")
-    if claim is not None and chat_id == claim[0] and method not in UNORDERED:
-        claimed_until = claimed_until or claim[1]
-    row = Outbox(
-        chat_id=chat_id,
-        method=method,
-        payload=payload,
-        status="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-        step_instance_id=step_instance_id,
-        claimed_until=claimed_until,
-        tag=tag,
-    )
-    queued.add(session, row)  # written with the next statement or the commit
-    session.info.setdefault("queued", []).append(row)
-    return row
-
-
-def send(
-    session: AsyncSession,
-    now: datetime,
-    chat_id: int,
-    text: str,
-    buttons: Buttons | None = None,
-    step_instance_id: int | None = None,
-    tag: str | None = None,
-) -> Outbox:
-    """A message; `tag` says what closes it later (card, prompt, reminder, escalation)."""
-    payload = {"text": text, "buttons": buttons}
-    return enqueue(session, now, chat_id, "send_message", payload, step_instance_id, tag=tag)
-
-
-def send_document(
-    session: AsyncSession, now: datetime, chat_id: int, doc: Document, caption: str
-) -> None:
-    payload = {
-        "file_id": doc.telegram_file_id,
-        "path": doc.path,
-        "file_name": doc.file_name,
-        "caption": caption,
-    }
-    enqueue(session, now, chat_id, "send_document", payload)
 
 
 async def set_prompt(

@@ -20,6 +20,7 @@ from bot import texts
 from bot.people import holders, recipients, stand_ins_in_effect
 from bot.runtime import Runtime
 from bot.services import common as svc
+from bot.services import outgoing
 from bot.texts import digest as tx
 from bot.timefmt import span
 from bot.workflow.engine import RUNNING
@@ -132,7 +133,7 @@ async def digest(rt: Runtime, session: AsyncSession, now: datetime) -> tuple[int
         if count:
             token = await svc.add_token(session, now, "tugas", person_id=w.person.id)
             buttons = [[("📋 Buka tugas saya", token)]]
-        svc.send(session, now, w.person.telegram_id, "\n".join(lines), buttons, tag="digest")
+        outgoing.send(session, now, w.person.telegram_id, "\n".join(lines), buttons, tag="digest")
         queued += 1
     return queued, more
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.runtime import Runtime
-from bot.services.common import send
+from bot.services.outgoing import send
 from bot.services.standins import role_label
 from bot.texts import standins as tx
 from storage.models import Invite, Person

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import texts
 from bot.people import holders
 from bot.runtime import Runtime
-from bot.services.common import audit, enqueue, latest_document, send, send_document
+from bot.services.common import audit, latest_document
+from bot.services.outgoing import enqueue, send, send_document
 from bot.services.views import document_label
 from bot.sop.model import Kind, SopDefinition
 from storage.models import Disposition, Outbox, Person, Process, StepInstance

@@ -26,7 +26,8 @@ from bot.records import archive
 from bot.records.model import ProcessHistory
 from bot.runtime import Runtime
 from bot.services import lembar, records
-from bot.services.common import Reply, ServiceError, audit, enqueue, sop_of
+from bot.services.common import Reply, ServiceError, audit, sop_of
+from bot.services.outgoing import enqueue
 from bot.sop.model import Kind, SopDefinition
 from bot.texts import PROCESS_NOT_FOUND
 

@@ -16,7 +16,8 @@ from bot.people import Actor
 from bot.records import recap as figures
 from bot.runtime import Runtime
 from bot.services import records
-from bot.services.common import Reply, ServiceError, audit, enqueue, send
+from bot.services.common import Reply, ServiceError, audit
+from bot.services.outgoing import enqueue, send
 from bot.services.record_files import keep
 from bot.sop.model import SopDefinition
 from bot.texts import records as t

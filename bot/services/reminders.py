@@ -23,7 +23,7 @@ from bot import texts
 from bot.people import holders, recipients
 from bot.runtime import Runtime
 from bot.services import common as svc
-from bot.services import views
+from bot.services import outgoing, views
 from bot.services.digest import digest, late_by
 from bot.sop.model import Kind
 from bot.workflow.engine import ProcessState
@@ -85,11 +85,11 @@ async def remind(
         live = (await _live_cards(session, [si.id])).get(si.id, set())
     for person in people:
         if person.telegram_id in live:
-            row = svc.enqueue(session, now, person.telegram_id, "remind", payload, si.id)
+            row = outgoing.enqueue(session, now, person.telegram_id, "remind", payload, si.id)
         else:
             if with_card is None:
                 with_card = {**payload, "card": await _card(rt, session, now, process, si, sop)}
-            row = svc.enqueue(session, now, person.telegram_id, "remind", with_card, si.id)
+            row = outgoing.enqueue(session, now, person.telegram_id, "remind", with_card, si.id)
         row.tag = "reminder"
 
 
@@ -237,7 +237,7 @@ async def _escalations(rt: Runtime, session: AsyncSession, now: datetime) -> int
             )
             move = await svc.add_token(session, now, "alihkan", arg=str(si.id), person_id=person.id)
             buttons = [[("🔔 Ingatkan", nudge), ("📋 Status", status)], [("👤 Alihkan", move)]]
-            svc.send(session, now, person.telegram_id, text, buttons, si.id, tag="escalation")
+            outgoing.send(session, now, person.telegram_id, text, buttons, si.id, tag="escalation")
             queued += 1
         svc.audit(session, now, None, "eskalasi", process.id, si.step_no, superior)
     return queued

@@ -12,7 +12,7 @@ from bot.bounds import fit
 from bot.people import Actor, list_people
 from bot.runtime import Runtime
 from bot.services import common as svc
-from bot.services import standins, views
+from bot.services import outgoing, standins, views
 from bot.services.rekap import allowed as rekap_allowed
 from bot.sop.model import Step
 from bot.texts import records as record_texts
@@ -31,7 +31,7 @@ async def queue_open_tasks(
     # Read-only but for the messages queued here: they are written once, at the end (an
     # autoflush before each card's reads cost a unit-of-work pass per card).
     with session.no_autoflush:
-        svc.send(session, now, chat, f"Ada {len(rows)} tugas terbuka untuk Bapak/Ibu:")
+        outgoing.send(session, now, chat, f"Ada {len(rows)} tugas terbuka untuk Bapak/Ibu:")
         for si, process in rows:
             sop = svc.sop_of(rt, process)
             view, _ = await views.task_view(rt, session, process, si, sop)
@@ -40,7 +40,7 @@ async def queue_open_tasks(
             buttons = views.buttons_for(
                 await views.step_tokens(session, si.id), view.checklist, view.bidang
             )
-            svc.send(session, now, chat, texts.task_text(view), buttons, si.id, tag="card")
+            outgoing.send(session, now, chat, texts.task_text(view), buttons, si.id, tag="card")
     return svc.Reply("")
 
 

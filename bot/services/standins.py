@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import texts
 from bot.people import Actor, recipients, role_holders, stand_ins_in_effect
 from bot.runtime import Runtime
-from bot.services.common import ServiceError, audit, enqueue, send, sop_of
+from bot.services.common import ServiceError, audit, sop_of
+from bot.services.outgoing import enqueue, send
 from bot.services.views import notify_task
 from bot.sop.model import SopDefinition
 from bot.texts import standins as tx

@@ -9,14 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
 from bot.runtime import Runtime
-from bot.services.common import (
-    RECORD_PURPOSES,
-    Buttons,
-    enqueue,
-    new_token,
-    send,
-    send_document,
-)
+from bot.services.common import RECORD_PURPOSES, Buttons, new_token
+from bot.services.outgoing import enqueue, send, send_document
 from bot.sop.model import Kind, SopDefinition, Step
 from bot.workflow import engine
 from bot.workflow.engine import ProcessState

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.services.common import enqueue
+from bot.services.outgoing import enqueue
 from handlers import inbox
 from handlers.outbox import _claim, deliver
 from storage.models import Inbox, Outbox, Person, Process

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from bot.app import PROCESS, tick
-from bot.services.common import enqueue
+from bot.services.outgoing import enqueue
 from handlers import inbox
 from handlers.common import BotContext
 from handlers.outbox import deliver

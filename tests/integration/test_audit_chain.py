@@ -16,7 +16,8 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from bot.services.common import audit, enqueue
+from bot.services.common import audit
+from bot.services.outgoing import enqueue
 from storage.audit_chain import GENESIS, row_hash
 from storage.db import alembic_config, make_engine, make_sessions, upgrade
 from tests.dbs import database_url_for, ensure_database, rows

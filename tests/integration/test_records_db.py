@@ -25,7 +25,8 @@ from bot.config import Settings
 from bot.people import add_person
 from bot.runtime import Runtime
 from bot.services import lembar, record_files, records, rekap
-from bot.services.common import audit, enqueue
+from bot.services.common import audit
+from bot.services.outgoing import enqueue
 from storage.db import make_engine, make_sessions, upgrade
 from storage.models import Document, Outbox, Process, RevisionNote, StepInstance
 from tests.dbs import database_url_for, ensure_database

@@ -1,0 +1,77 @@
+"""Queueing what the bot must send: a row in the outbox, written in the same transaction as
+its cause (the outbox sender, handlers/outbox.py, delivers it)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import queued
+from storage.models import Document, Outbox
+
+Buttons = list[list[tuple[str, str]]]  # rows of (label, token)
+
+UNORDERED = ("close_orphans",)  # housekeeping rows, sent apart from a chat's order
+
+
+def enqueue(
+    session: AsyncSession,
+    now: datetime,
+    chat_id: int,
+    method: str,
+    payload: dict[str, Any],
+    step_instance_id: int | None = None,
+    claimed_until: datetime | None = None,
+    tag: str | None = None,
+) -> Outbox:
+    """Queue one Bot API call in the current transaction; the outbox sender delivers it.
+    `claimed_until`: the caller sends it itself right after commit (a reply to the person
+    who acted); if it dies first, the outbox takes the row over when that time has passed.
+    So are the rows for the chat in `session.info["claim"]` (chat, until), set by the
+    handler of an action; `session.info["queued"]` lists every row queued."""
+    claim = session.info.get("claim")
+    if claim is not None and chat_id == claim[0] and method not in UNORDERED:
+        claimed_until = claimed_until or claim[1]
+    row = Outbox(
+        chat_id=chat_id,
+        method=method,
+        payload=payload,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+        step_instance_id=step_instance_id,
+        claimed_until=claimed_until,
+        tag=tag,
+    )
+    queued.add(session, row)  # written with the next statement or the commit
+    session.info.setdefault("queued", []).append(row)
+    return row
+
+
+def send(
+    session: AsyncSession,
+    now: datetime,
+    chat_id: int,
+    text: str,
+    buttons: Buttons | None = None,
+    step_instance_id: int | None = None,
+    tag: str | None = None,
+) -> Outbox:
+    """A message; `tag` says what closes it later (card, prompt, reminder, escalation)."""
+    payload = {"text": text, "buttons": buttons}
+    return enqueue(session, now, chat_id, "send_message", payload, step_instance_id, tag=tag)
+
+
+def send_document(
+    session: AsyncSession, now: datetime, chat_id: int, doc: Document, caption: str
+) -> None:
+    payload = {
+        "file_id": doc.telegram_file_id,
+        "path": doc.path,
+        "file_name": doc.file_name,
+        "caption": caption,
+    }
+    enqueue(session, now, chat_id, "send_document", payload)
