@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from telegram import ReplyParameters
 from telegram.error import BadRequest
 from telegram.ext import Application
@@ -15,7 +15,7 @@ from bot.bounds import MAX_CAPTION, MAX_TEXT, fit
 from bot.runtime import Runtime
 from handlers.closing import edit
 from handlers.common import markup, markup_dict
-from storage.models import Outbox
+from storage.models import Outbox, StepInstance
 
 
 async def send_text(app: Application, row: Outbox) -> int:
@@ -79,8 +79,13 @@ async def remind(app: Application, row: Outbox) -> int | None:
     payload = row.payload
     since = datetime.fromisoformat(payload["since"])
     async with rt.sessions() as session:
+        done = await session.scalar(_FINISHED, {"si": row.step_instance_id})
         card = await newest_sent(session, row, Outbox.tag == "card", Outbox.closed_at.is_(None))
         today = await newest_sent(session, row, Outbox.tag == "reminder", Outbox.sent_at >= since)
+    if done is not None:
+        # The step was done while the reminder waited its turn (it was being sent, so its
+        # step's closing could not drop it): a reminder of finished work is not sent.
+        return None
     if card is None and "card" not in payload:
         # The card it was to reply to was live when the reminder was written and has been
         # closed since (its step moved on): the line alone, not a reply.
@@ -104,6 +109,9 @@ async def remind(app: Application, row: Outbox) -> int | None:
         reply_parameters=ReplyParameters(card, allow_sending_without_reply=True),
     )
     return msg.message_id
+
+
+_FINISHED = select(StepInstance.finished_at).where(StepInstance.id == bindparam("si"))
 
 
 async def newest_sent(session, row: Outbox, *which) -> int | None:  # type: ignore[no-untyped-def]

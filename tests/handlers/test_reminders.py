@@ -189,3 +189,27 @@ async def test_digest_written_in_parts_reaches_everyone_once(h, monkeypatch) -> 
     await scan_at(h, wita(24, 8))
     for uid in (KADIS, JAFUNG):
         assert len([t for t in h.sent(uid) if "Ringkasan tugas" in t]) == 1
+
+
+async def test_a_reminder_being_sent_when_its_step_is_done_is_not_sent(h) -> None:
+    """The sender had taken the reminder (waiting its pace) when the Sekretaris forwarded:
+    the step's closing cannot drop a row in flight, and a reminder of done work must not
+    arrive after the outcome."""
+    from sqlalchemy import update
+
+    from storage.models import Outbox
+
+    await start(h, "370")
+    h.clock.set(wita(23, 9, 6))
+    await reminders.scan(h.rt, h.clock.now())
+    taken = h.clock.now() + timedelta(seconds=30)
+    async with h.rt.sessions.begin() as s:  # the sender has it (claimed), not yet sent
+        await s.execute(update(Outbox).where(Outbox.tag == "reminder").values(claimed_until=taken))
+    await h.press(SEKRETARIS, "Teruskan")
+    async with h.rt.sessions.begin() as s:  # its claim ran out: the sender takes it again
+        await s.execute(update(Outbox).where(Outbox.tag == "reminder").values(claimed_until=None))
+    await deliver(h.app)
+    assert reminders_to(h, SEKRETARIS) == []
+    async with h.rt.sessions() as s:
+        statuses = (await s.scalars(select(Outbox.status).where(Outbox.tag == "reminder"))).all()
+    assert statuses and set(statuses) == {"sent"}  # done with, not retried
