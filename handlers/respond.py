@@ -3,15 +3,13 @@
 `act` is the one path from an update to a state change. In one transaction it marks the
 update handled (a redelivery then does nothing), runs the use case, and writes the replies
 to the outbox, claimed by this process; after commit it answers the button press, sends
-those replies at once, then what the action queued for everyone else (a chat to which older
-messages still wait is left to the outbox sender, which keeps its order). A crash after the
-commit loses no reply (the outbox takes the rows over when the claim runs out); a refusal
-changes nothing and is answered directly.
+those replies at once and kicks the outbox for everyone else. A crash after the commit
+loses no reply (the outbox takes the rows over when the claim runs out); a refusal changes
+nothing and is answered directly.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -40,15 +38,15 @@ log = logging.getLogger(__name__)
 
 DATABASE_DOWN = (DBAPIError, OSError)  # wait and handle the update again, say nothing wrong
 
-# The chats to which other messages still wait (built once: every action asks).
-_WAITING = (
-    select(Outbox.chat_id)
+# Is an older message to this chat still waiting? (built once: every action asks)
+_OLDER_PENDING = (
+    select(Outbox.id)
     .where(
-        Outbox.chat_id.in_(bindparam("chats", expanding=True)),
+        Outbox.chat_id == bindparam("chat"),
         Outbox.status == "pending",
-        Outbox.id.not_in(bindparam("ours", expanding=True)),
+        Outbox.id < bindparam("first"),
     )
-    .distinct()
+    .limit(1)
 )
 
 _UNCLAIM = (
@@ -72,11 +70,11 @@ async def act(update: Update, context: BotContext, work: Work) -> Reply | None:
         async with rt.sessions.begin() as session:
             chat = update.effective_chat
             info = session.info
-            # What the action queues is sent by this process right after commit (enqueue
-            # claims it as written; `_claimed_rows` lets go of what must wait its turn).
-            info["claim"] = now + timedelta(seconds=rt.settings.outbox_lease_seconds)
-            if chat is not None and query is not None and query.message is not None:
-                info["pressed"] = (chat.id, query.message.message_id)  # see close_cards
+            if chat is not None:  # what the action queues for this person is sent by us
+                until = now + timedelta(seconds=rt.settings.outbox_lease_seconds)
+                info["claim"] = (chat.id, until)
+                if query is not None and query.message is not None:
+                    info["pressed"] = (chat.id, query.message.message_id)  # see close_cards
             await inbox.mark_handled(session, now)
             reply = await work(session, now)
             if reply is not None and info.get("pressed_closed") is not None:
@@ -87,7 +85,7 @@ async def act(update: Update, context: BotContext, work: Work) -> Reply | None:
             # Replies this process sent and holds for recording are recorded here: this is
             # a write anyway, and the next check must not take them for messages waiting.
             held = await recording.write_held(session, context.application, now)
-            rows, elsewhere, kick = await _claimed_rows(session, update, rows)
+            rows, others = await _own_rows(session, now, update, context, rows)
     except BaseException as exc:
         recording.put_back(context.application, held)  # recorded by a later transaction
         if isinstance(exc, inbox.AlreadyHandled):
@@ -106,48 +104,39 @@ async def act(update: Update, context: BotContext, work: Work) -> Reply | None:
             await query.answer(fit(reply.text, 200) if reply else None)
         except TelegramError as exc:  # the toast is a courtesy; the outcome is saved
             log.info("could not answer callback: %s", exc)
-    app = context.application
-    await deliver_now(app, rows)  # the person who acted first
-    if elsewhere:  # then everyone else the action concerns, each chat in its order
-        others = asyncio.gather(*(deliver_now(app, chat_rows) for chat_rows in elsewhere))
-        if app.bot_data.get("kick", True):
-            app.create_task(others, update="outbox")  # not holding up this chat's next update
-        else:
-            await others  # handler tests: deterministic order
-    if kick:
+    await deliver_now(context.application, rows)
+    if others:
         kick_outbox(context)
     return reply
 
 
-async def _claimed_rows(
-    session: AsyncSession, update: Update, replies: list[Outbox]
-) -> tuple[list[Outbox], list[list[Outbox]], bool]:
-    """Everything the action queued goes out from here right after commit, claimed as
-    written (no claim round trip, no wait for the sender's tick): to the person who acted
-    (with the replies), and per other chat. A chat to which other messages still wait is
-    left to the sender, which keeps each chat's order. Returns those rows, the other chats'
-    rows, and whether the sender must be kicked."""
+async def _own_rows(
+    session: AsyncSession, now: datetime, update: Update, context: BotContext, replies: list
+) -> tuple[list[Outbox], bool]:
+    """What the action queued for the person who acted goes out right after commit with the
+    replies (claimed as written: no claim round trip, no wait for the sender), unless older
+    messages to them still wait (their order comes first). Says whether anything was queued
+    for anyone else (then the sender is kicked)."""
     chat = update.effective_chat
     written = session.info.pop("queued", [])
-    rest = [row for row in written if row.method not in UNORDERED and row not in replies]
-    kick = len(rest) + len(replies) < len(written)  # housekeeping rows: the sender's
-    if not rest:
-        return list(replies), [], kick
+    extra = [
+        row
+        for row in written
+        if chat is not None
+        and row.chat_id == chat.id
+        and row.method not in UNORDERED
+        and row not in replies
+    ]
+    others = len(extra) + len(replies) < len(written)
+    if not extra:
+        return list(replies), others
     await queued.write(session)
-    params = {"chats": sorted({row.chat_id for row in rest}), "ours": [r.id for r in written]}
-    busy = set((await session.scalars(_WAITING, params)).all())
-    if busy:
-        waits = [row.id for row in rest if row.chat_id in busy]
-        await session.execute(_UNCLAIM, {"ids": waits})
-        kick = True
-    mine = [row for row in rest if chat is not None and row.chat_id == chat.id]
-    elsewhere: dict[int, list[Outbox]] = {}
-    for row in rest:
-        if row.chat_id not in busy and row not in mine:
-            elsewhere.setdefault(row.chat_id, []).append(row)
-    if chat is not None and chat.id in busy:
-        mine = []
-    return [*replies, *mine], list(elsewhere.values()), kick
+    params = {"chat": chat.id, "first": min(row.id for row in extra)}  # type: ignore[union-attr]
+    waiting = await session.scalar(_OLDER_PENDING, params)
+    if waiting is not None:  # the sender delivers them in order
+        await session.execute(_UNCLAIM, {"ids": [row.id for row in extra]})
+        return list(replies), True
+    return [*replies, *extra], others
 
 
 def _queue_replies(

@@ -29,11 +29,11 @@ def enqueue(
     """Queue one Bot API call in the current transaction; the outbox sender delivers it.
     `claimed_until`: the caller sends it itself right after commit (a reply to the person
     who acted); if it dies first, the outbox takes the row over when that time has passed.
-    So is every row of an action (`session.info["claim"]`: until when, set by its handler,
-    which sends them); `session.info["queued"]` lists every row queued."""
+    So are the rows for the chat in `session.info["claim"]` (chat, until), set by the
+    handler of an action; `session.info["queued"]` lists every row queued."""
     claim = session.info.get("claim")
-    if claim is not None and method not in UNORDERED:
-        claimed_until = claimed_until or claim
+    if claim is not None and chat_id == claim[0] and method not in UNORDERED:
+        claimed_until = claimed_until or claim[1]
     row = Outbox(
         chat_id=chat_id,
         method=method,

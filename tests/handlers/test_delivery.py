@@ -14,7 +14,7 @@ from handlers import inbox
 from handlers.outbox import _claim, deliver
 from storage.models import Inbox, Outbox, Person, Process
 from tests.handlers.harness import Harness
-from tests.handlers.test_flow import JAFUNG, KADIS, SEKRETARIS, TIM_A, register, start
+from tests.handlers.test_flow import JAFUNG, KADIS, SEKRETARIS, register, start
 
 
 @pytest.fixture
@@ -53,31 +53,6 @@ async def test_a_failed_reply_holds_back_the_messages_after_it(h: Harness) -> No
     await deliver(h.app)
     texts = h.sent(SEKRETARIS)
     assert len(texts) == 2 and "1 tugas terbuka" in texts[0] and "Langkah 2" in texts[1]
-
-
-async def test_an_action_sends_to_others_at_once_but_never_ahead_of_what_waits_for_them(
-    h: Harness, monkeypatch
-) -> None:
-    """The press's card for the Jafung goes out with the press (no outbox tick needed),
-    except when an older message to the Jafung still waits: then the card comes after it."""
-    await start(h, "370")
-    async with h.rt.sessions.begin() as s:  # an older message to the Jafung, due later
-        row = enqueue(s, h.clock.now(), JAFUNG, "send_message", {"text": "Pengumuman lama."})
-        row.next_attempt_at = h.clock.now() + timedelta(seconds=60)
-    await h.press(SEKRETARIS, "Teruskan")
-    assert h.sent(JAFUNG) == []  # the card waits behind the older message
-    h.clock.advance(seconds=61)
-    await deliver(h.app)
-    texts = h.sent(JAFUNG)
-    assert texts[0] == "Pengumuman lama." and any("Langkah 3" in t for t in texts[1:])
-    import tests.handlers.harness
-
-    async def no_tick(app) -> int:  # type: ignore[no-untyped-def]
-        return 0
-
-    monkeypatch.setattr(tests.handlers.harness, "deliver", no_tick)  # no outbox pass after
-    await h.press_data(JAFUNG, h.button_data(JAFUNG, "📨 Teruskan ke semua"))
-    assert any("Langkah 4" in t for t in h.sent(TIM_A))  # nothing waited: sent with the press
 
 
 async def test_429_waits_its_retry_after(h: Harness) -> None:
