@@ -147,7 +147,7 @@ async def deliver_now(app: Application, rows: list[Outbox]) -> None:
         if outcome is None or outcome.error is not None:
             await record_all(app, done, release=rows[i + 1 :])
             return
-    hold_sent(app, done)
+    await hold_sent(app, done)
 
 
 async def _send(app: Application, row: Outbox) -> Outcome | None:
@@ -165,6 +165,10 @@ async def _send(app: Application, row: Outbox) -> Outcome | None:
                 limiter.release(chat)
                 return None
             pacing.PACED.set(True)
+        elif not await _still_claimed(app.bot_data["rt"], row):
+            # Rows claimed when they were written wait behind the chat's earlier sends
+            # (a record being made): the claim may be near its end; renewed or given up.
+            return None
         keeper = _Keeper(app.bot_data["rt"], row)
         try:
             return await _attempt(app, row)

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +24,7 @@ from storage.models import Outbox, Person
 
 log = logging.getLogger(__name__)
 FLUSH_AFTER = 0.2  # seconds a sent reply waits at most to be recorded with other work
+HOLD_MARGIN = 2.0  # seconds of claim a held record keeps at least (the pump writes it in 1 s)
 
 _T = Outbox.__table__
 _RELEASE = (  # claimed rows a failed send left untried: the sender takes them, in order
@@ -106,18 +107,32 @@ def unrecorded(app: Application) -> dict[int, tuple[Outbox, int | None]]:
     return app.bot_data.setdefault("outbox_unrecorded", {})
 
 
-def hold_sent(app: Application, done: list[tuple[Outbox, Outcome]]) -> None:
+async def hold_sent(app: Application, done: list[tuple[Outbox, Outcome]]) -> None:
     """Replies sent right after an action are recorded by the next transaction this
     process writes anyway (the next batch of updates stored, `write_held`), or after
     FLUSH_AFTER on their own: a transaction per action saved. A crash in between sends
     them again after the lease, which `close_orphans` makes safe for cards (at-least-once,
     as for a crash between a send and its record)."""
+    rt: Runtime = app.bot_data["rt"]
+    margin = rt.clock.now() + timedelta(seconds=HOLD_MARGIN)
+    if any(_claim_end(row) < margin for row, _ in done):
+        # A claim near its end (a slow send before it): recorded now, so the sender never
+        # takes over a row that was sent (it would send it again).
+        await record_all(app, done)
+        return
     waiting = unrecorded(app)
     for row, out in done:
         waiting[row.id] = (row, out.message_id)
     if waiting and app.bot_data.get("record_timer") is None:
         loop = asyncio.get_running_loop()
         app.bot_data["record_timer"] = loop.call_later(FLUSH_AFTER, _flush_soon, app)
+
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _claim_end(row: Outbox) -> datetime:
+    return getattr(row, "lease_until", None) or row.claimed_until or _NEVER
 
 
 def _flush_soon(app: Application) -> None:

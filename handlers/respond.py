@@ -78,8 +78,8 @@ async def act(update: Update, context: BotContext, work: Work) -> Reply | None:
             await inbox.mark_handled(session, now)
             reply = await work(session, now)
             if reply is not None and info.get("pressed_closed") is not None:
-                # The pressed card's step closed: its answer is the closing edit, no buttons.
-                reply.edit, reply.edit_buttons = reply.edit or info["pressed_closed"], None
+                # The pressed card's step closed: it reads like every other closed copy.
+                reply.edit, reply.edit_buttons = info["pressed_closed"], None
             if reply is not None:
                 rows = _queue_replies(session, now, update, context, reply)
             # Replies this process sent and holds for recording are recorded here: this is
