@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from sqlalchemy.exc import DBAPIError
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot, TypeHandler
 
@@ -30,19 +30,9 @@ class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
 
 
 def markup(buttons: Buttons | None) -> InlineKeyboardMarkup | None:
-    if not buttons:
-        return None
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(
-                    one_line(label, MAX_BUTTON), callback_data=CALLBACK_PREFIX + token
-                )
-                for label, token in row
-            ]
-            for row in buttons
-        ]
-    )
+    """The keyboard as PTB's object (direct replies and edits); built from `markup_dict`."""
+    data = markup_dict(buttons)
+    return InlineKeyboardMarkup.de_json(data, None) if data else None
 
 
 def markup_dict(buttons: Buttons | None) -> dict | None:

@@ -27,7 +27,7 @@ FLUSH_AFTER = 0.2  # seconds a sent reply waits at most to be recorded with othe
 HOLD_MARGIN = 2.0  # seconds of claim a held record keeps at least (the pump writes it in 1 s)
 
 _T = Outbox.__table__
-_RELEASE = (  # claimed rows a failed send left untried: the sender takes them, in order
+RELEASE = (  # claimed rows not sent after all: the sender takes them, in each chat's order
     update(_T).where(_T.c.id.in_(bindparam("ids", expanding=True))).values(claimed_until=None)
 )
 _SENT = (
@@ -72,7 +72,7 @@ async def record_all(
                 if out.error is not None:
                     await _record_failure(rt, session, now, row, out)
             if release:
-                await session.execute(_RELEASE, {"ids": [row.id for row in release]})
+                await session.execute(RELEASE, {"ids": [row.id for row in release]})
     except outage.DATABASE_DOWN as exc:
         for row, out in done:
             if out.error is None:  # Telegram took it: record it once the database is back

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy import update as sql_update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
@@ -47,12 +46,6 @@ _OLDER_PENDING = (
         Outbox.id < bindparam("first"),
     )
     .limit(1)
-)
-
-_UNCLAIM = (
-    sql_update(Outbox.__table__)
-    .where(Outbox.__table__.c.id.in_(bindparam("ids", expanding=True)))
-    .values(claimed_until=None)
 )
 
 Work = Callable[[AsyncSession, datetime], Awaitable[Reply | None]]
@@ -134,7 +127,7 @@ async def _own_rows(
     params = {"chat": chat.id, "first": min(row.id for row in extra)}  # type: ignore[union-attr]
     waiting = await session.scalar(_OLDER_PENDING, params)
     if waiting is not None:  # the sender delivers them in order
-        await session.execute(_UNCLAIM, {"ids": [row.id for row in extra]})
+        await session.execute(recording.RELEASE, {"ids": [row.id for row in extra]})
         return list(replies), True
     return [*replies, *extra], others
 
