@@ -12,7 +12,7 @@ from telegram.ext import Application
 
 from bot.bounds import MAX_TEXT, fit
 from bot.runtime import Runtime
-from handlers.common import markup
+from handlers.common import markup_dict
 from storage.models import Inbox, Outbox
 
 log = logging.getLogger(__name__)
@@ -85,8 +85,9 @@ async def _mark_closed(app: Application, outbox_ids: list[int]) -> None:
 
 
 async def drop_buttons(app: Application, chat_id: int, message_id: int) -> None:
-    try:
-        await app.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+    try:  # no reply_markup: the buttons go (the answer, a Message, is not parsed)
+        data = {"chat_id": chat_id, "message_id": message_id}
+        await app.bot._post("editMessageReplyMarkup", data)
     except BadRequest as exc:
         if not nothing_to_change(exc):
             raise
@@ -136,10 +137,16 @@ def _their_messages(chat_id: int, low: int, high: int):  # type: ignore[no-untyp
 
 
 async def edit(app: Application, chat_id: int, message_id: int, text: str, buttons) -> None:  # type: ignore[no-untyped-def]
+    """editMessageText through `_post`, like `sends.send_text`: the edited Message that
+    Telegram answers is not needed, so it is not parsed into PTB objects."""
+    data = {
+        "chat_id": chat_id,
+        "message_id": message_id,
+        "text": fit(text, MAX_TEXT),
+        "reply_markup": markup_dict(buttons),  # none: the buttons go
+    }
     try:
-        await app.bot.edit_message_text(
-            fit(text, MAX_TEXT), chat_id, message_id, reply_markup=markup(buttons)
-        )
+        await app.bot._post("editMessageText", data)
     except BadRequest as exc:
         if not nothing_to_change(exc):
             raise

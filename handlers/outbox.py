@@ -28,11 +28,15 @@ from bot.services.outgoing import UNORDERED
 from handlers import outage, pacing, sends
 from handlers.closing import close_orphans, close_prompts, close_task, edit
 from handlers.record_delivery import send_made
-from handlers.recording import Outcome, hold_sent, record_all, record_unrecorded
+from handlers.recording import RELEASE, Outcome, hold_sent, record_all, record_unrecorded
 from storage.models import Outbox
 
 log = logging.getLogger(__name__)
 BATCH = 200
+RUN = 20  # rows of one chat per pass, unpaced (`_run_length`)
+# Rows that read what was sent before them (the card a reminder replies to, the copies a
+# closing edits): they start a run, so the rows ahead of them are recorded by then.
+READS_SENT = ("remind", "close_task", "close_prompts")
 BULK_TAGS = ("digest", "reminder", "escalation")  # paced after anything interactive
 BULK_BATCH = 60  # bulk rows per pass: about two seconds at Telegram's 30 messages/s
 _bulk = Outbox.tag.in_(BULK_TAGS)
@@ -46,14 +50,15 @@ _PENDING = (
     .order_by(case((_bulk, 1), else_=0), Outbox.id)
     .limit(BATCH + BULK_BATCH)
 )
-_TAKE = (  # compare-and-set: only a row nobody holds (or whose holder's lease ran out)
+_TAKE = (  # compare-and-set: only rows nobody holds (or whose holder's lease ran out)
     update(_T)
     .where(
-        _T.c.id == bindparam("row_id"),
+        _T.c.id.in_(bindparam("ids", expanding=True)),
         _T.c.status == "pending",
         _T.c.claimed_until.is_(None) | (_T.c.claimed_until < bindparam("now", type_=_AT)),
     )
     .values(claimed_until=bindparam("until", type_=_AT))
+    .returning(_T.c.id)
 )
 _RENEW = (  # compare-and-set: only while the claim is still ours
     update(_T)
@@ -77,21 +82,50 @@ async def deliver(app: Application) -> int:
         await record_unrecorded(app)  # before any claim: never send those again
         while True:
             app.bot_data["outbox_again"] = False
-            rows = await _claim(app.bot_data["rt"])
-            if not rows:
+            runs = await _claim(app.bot_data["rt"], _run_length(app))
+            if not runs:
                 if app.bot_data.get("outbox_again"):
                     continue
                 return sent
-            outcomes = await asyncio.gather(*(_send(app, row) for row in rows))
-            done = [(row, out) for row, out in zip(rows, outcomes, strict=True) if out]
-            await record_all(app, done)
+            passes = await asyncio.gather(*(_send_run(app, run) for run in runs))
+            done = [pair for run_done, _ in passes for pair in run_done]
+            await record_all(app, done, release=[row for _, rest in passes for row in rest])
             results = [out.error is None for _, out in done]
             sent += sum(results)
             if not any(results) and not app.bot_data.get("outbox_again"):
                 return sent  # everything due failed for now; the next tick retries
 
 
-async def _claim(rt: Runtime) -> list[Outbox]:
+def _run_length(app: Application) -> int:
+    """Rows of one chat sent in one pass, one after the other: as many as Telegram lets
+    go at once when pacing (its burst, so a pass never waits a second on one chat),
+    RUN otherwise (a chat with a queue, the next holder of many hand-offs, is not sent
+    one row per pass, each pass reading every pending row again)."""
+    limiter = app.bot.rate_limiter
+    if isinstance(limiter, pacing.PacedLimiter):
+        return max(1, int(limiter.pacer.chat_burst))
+    return RUN
+
+
+async def _send_run(
+    app: Application, run: list[Outbox]
+) -> tuple[list[tuple[Outbox, Outcome]], list[Outbox]]:
+    """A chat's claimed rows in order; after one not sent (failed, or taken over) the rest
+    are handed back: nothing goes out ahead of a message still waiting."""
+    done: list[tuple[Outbox, Outcome]] = []
+    for i, row in enumerate(run):
+        outcome = await _send(app, row)
+        if outcome is not None:
+            done.append((row, outcome))
+        if outcome is None or outcome.error is not None:
+            return done, run[i + 1 :]
+    return done, []
+
+
+async def _claim(rt: Runtime, run_length: int = 1) -> list[list[Outbox]]:
+    """Claim what is due: per chat the first rows in order (up to `run_length`, stopping at
+    one not due yet), each row of housekeeping on its own. One compare-and-set for all;
+    a chat whose first row another process holds (a send under way) is skipped."""
     now = rt.clock.now()
     # A claim is a lease: if this process dies mid-send, another takes the row over when
     # the lease runs out (so keep it longer than the slowest send, shorter than patience).
@@ -108,18 +142,33 @@ async def _claim(rt: Runtime) -> list[Outbox]:
         pending = sorted([*interactive[:BATCH], *bulk[:BULK_BATCH]], key=lambda row: row.id)
         # Per chat in order, but housekeeping (closing a twin's buttons) never holds up the
         # messages behind it, nor waits behind them.
-        due: list[Outbox] = [row for row in pending if row.method in UNORDERED]
-        first_per_chat: dict[int, Outbox] = {}
+        runs: list[list[Outbox]] = [[row] for row in pending if row.method in UNORDERED]
+        per_chat: dict[int, list[Outbox]] = {}
         for row in pending:
             if row.method not in UNORDERED:
-                first_per_chat.setdefault(row.chat_id, row)
-        claimed = []
-        for row in [*first_per_chat.values(), *due]:
-            if row.next_attempt_at > now:
-                continue
-            params = {"row_id": row.id, "now": now, "until": now + lease}
-            result = await session.execute(_TAKE, params)
-            if result.rowcount == 1:
+                per_chat.setdefault(row.chat_id, []).append(row)
+        for chat_rows in per_chat.values():
+            run = []
+            for row in chat_rows[:run_length]:
+                if row.next_attempt_at > now or (run and row.method in READS_SENT):
+                    break
+                run.append(row)
+            runs.append(run)
+        wanted = [row for run in runs for row in run if row.next_attempt_at <= now]
+        if not wanted:
+            return []
+        params = {"ids": [row.id for row in wanted], "now": now, "until": now + lease}
+        taken = set((await session.execute(_TAKE, params)).scalars())
+        claimed: list[list[Outbox]] = []
+        gaps: list[int] = []
+        for run in runs:
+            # A run is its rows up to the first one not taken (another process holds it);
+            # any taken after that gap go back at once, so the chat's order holds.
+            n = next((i for i, row in enumerate(run) if row.id not in taken), len(run))
+            gaps += [row.id for row in run[n:] if row.id in taken]
+            if n:
+                claimed.append(run[:n])
+            for row in run[:n]:
                 row.lease_until = now + lease  # type: ignore[attr-defined]
                 # A lease that ran out without a record, or a time-out: the send may have
                 # gone through, so a card sent now may have an unrecorded twin.
@@ -129,7 +178,8 @@ async def _claim(rt: Runtime) -> list[Outbox]:
                     or bool(row.payload.get("uncertain"))
                     or (row.last_error or "").startswith("TimedOut")
                 )
-                claimed.append(row)
+        if gaps:
+            await session.execute(RELEASE, {"ids": gaps})
         return claimed
 
 
@@ -247,8 +297,7 @@ async def _attempt(app: Application, row: Outbox) -> Outcome:
         if row.method == "send_message":
             message_id = await sends.send_text(app, row)
         elif row.method == "send_document":
-            msg = await sends.send_document(app, row)
-            message_id = msg.message_id
+            message_id = await sends.send_document(app, row)
         elif row.method in ("send_photo", "send_record"):  # files the bot made (records)
             msg = await send_made(app, row)
             message_id = msg.message_id

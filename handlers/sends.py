@@ -31,26 +31,29 @@ async def send_text(app: Application, row: Outbox) -> int:
     return int(result["message_id"])
 
 
-async def send_document(app: Application, row: Outbox):  # type: ignore[no-untyped-def]
+async def send_document(app: Application, row: Outbox) -> int:
+    """sendDocument by Telegram's file id (through `_post`, as `send_text`), or our stored
+    copy; returns the new message's id."""
     payload = row.payload
     caption = fit(payload.get("caption") or "", MAX_CAPTION) or None
     try:
         if not payload.get("file_id"):  # made by the bot, never uploaded: send our copy
             raise BadRequest("no file id")
-        return await app.bot.send_document(
-            row.chat_id, payload["file_id"], caption=caption, read_timeout=file_wait(app)
-        )
+        data = {"chat_id": row.chat_id, "document": payload["file_id"], "caption": caption}
+        result = await app.bot._post("sendDocument", data, read_timeout=file_wait(app))
+        return int(result["message_id"])
     except BadRequest:
         # The file id may not be valid for this bot/server any more: send our stored copy.
         path = Path(payload["path"])
         with path.open("rb") as fh:
-            return await app.bot.send_document(
+            msg = await app.bot.send_document(
                 row.chat_id,
                 fh,
                 filename=payload.get("file_name"),
                 caption=caption,
                 read_timeout=file_wait(app),
             )
+        return msg.message_id
 
 
 def file_wait(app: Application) -> float:
@@ -79,8 +82,10 @@ async def remind(app: Application, row: Outbox) -> int | None:
     payload = row.payload
     since = datetime.fromisoformat(payload["since"])
     async with rt.sessions() as session:
-        done = await session.scalar(_FINISHED, {"si": row.step_instance_id})
+        # The card first, then the step: a card closed in between (its step done) is then
+        # seen as done, never as a card gone with the step still open (a line alone).
         card = await newest_sent(session, row, Outbox.tag == "card", Outbox.closed_at.is_(None))
+        done = await session.scalar(_FINISHED, {"si": row.step_instance_id})
         today = await newest_sent(session, row, Outbox.tag == "reminder", Outbox.sent_at >= since)
     if done is not None:
         # The step was done while the reminder waited its turn (it was being sent, so its

@@ -281,10 +281,42 @@ async def test_a_slow_send_is_not_taken_over_by_another_process(tmp_path) -> Non
                 for _ in range(6):  # 1.5 s of upload: over twice the claim
                     await asyncio.sleep(0.25)
                     h.clock.advance(seconds=0.25)
-                taken.extend(row.id for row in await _claim(h.rt))  # the other process
+                # another process claims meanwhile
+                taken.extend(row.id for run in await _claim(h.rt) for row in run)
             return await real(url, *args, **kwargs)
 
         h.request.do_request = slow  # type: ignore[method-assign]
         await deliver(h.app)
         assert taken == []
         assert h.sent(JAFUNG).count("Berkas sudah lengkap.") == 1
+
+
+async def test_what_waits_behind_a_card_reads_it_as_sent(h: Harness) -> None:
+    """A card, a reminder of it and the closing of its step waiting together in one chat:
+    the reminder answers the card just sent and the closing edits it, so no line stands
+    alone and no button of the closed step stays live."""
+    await start(h, "370")
+    async with h.rt.sessions.begin() as s:
+        si = await s.scalar(
+            select(Outbox.step_instance_id).where(
+                Outbox.chat_id == SEKRETARIS, Outbox.tag == "card"
+            )
+        )
+        now = h.clock.now()
+        card = {"text": "📋 Langkah 2 (salinan)", "buttons": [[("✅ Setuju", "x")]]}
+        enqueue(s, now, JAFUNG, "send_message", card, si, tag="card")
+        line = {"text": "⏰ Langkah 2 terlambat 5 menit", "since": now.isoformat()}
+        enqueue(s, now, JAFUNG, "remind", line, si, tag="reminder")
+        enqueue(s, now, JAFUNG, "close_task", {"text": "📋 Langkah 2 ✅ Selesai"}, si)
+    h.clear()
+    await deliver(h.app)
+    calls = [c for c in h.request.calls if int(c.params.get("chat_id", 0)) == JAFUNG]
+    card_call, reminder, closing = calls
+    async with h.rt.sessions() as s:
+        card_id = await s.scalar(
+            select(Outbox.message_id).where(Outbox.chat_id == JAFUNG, Outbox.tag == "card")
+        )
+    assert card_call.params["reply_markup"] and card_id
+    assert reminder.params["reply_parameters"]["message_id"] == card_id
+    assert closing.method == "editMessageText" and closing.params["message_id"] == card_id
+    assert "reply_markup" not in closing.params
