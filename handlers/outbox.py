@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import bindparam, case, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application
 
@@ -28,7 +31,16 @@ from bot.services.outgoing import UNORDERED
 from handlers import outage, pacing, sends
 from handlers.closing import close_orphans, close_prompts, close_task, edit
 from handlers.record_delivery import send_made
-from handlers.recording import RELEASE, Outcome, hold_sent, record_all, record_unrecorded
+from handlers.recording import (
+    RELEASE,
+    Outcome,
+    hold_sent,
+    not_recorded,
+    put_back,
+    record_all,
+    record_in,
+    write_held,
+)
 from storage.models import Outbox
 
 log = logging.getLogger(__name__)
@@ -78,22 +90,48 @@ async def deliver(app: Application) -> int:
         app.bot_data["outbox_again"] = True  # the running pass will go round once more
         return 0
     sent = 0
+    rt: Runtime = app.bot_data["rt"]
+    done: list[tuple[Outbox, Outcome]] = []
+    release: list[Outbox] = []
     async with lock:
-        await record_unrecorded(app)  # before any claim: never send those again
         while True:
             app.bot_data["outbox_again"] = False
-            runs = await _claim(app.bot_data["rt"], _run_length(app))
+            # The last pass's outcomes and the sends held for recording are written in the
+            # claim's transaction, first: one transaction a pass, never a send claimed twice.
+            held: list = []
+            first = partial(_record_first, app, held, done, release)
+            try:
+                runs = await _claim(rt, _run_length(app), first)
+            except BaseException as exc:
+                put_back(app, held)
+                if isinstance(exc, outage.DATABASE_DOWN):
+                    not_recorded(app, done, exc)
+                raise
             if not runs:
                 if app.bot_data.get("outbox_again"):
+                    done, release = [], []
                     continue
                 return sent
             passes = await asyncio.gather(*(_send_run(app, run) for run in runs))
             done = [pair for run_done, _ in passes for pair in run_done]
-            await record_all(app, done, release=[row for _, rest in passes for row in rest])
+            release = [row for _, rest in passes for row in rest]
             results = [out.error is None for _, out in done]
             sent += sum(results)
             if not any(results) and not app.bot_data.get("outbox_again"):
+                await record_all(app, done, release)
                 return sent  # everything due failed for now; the next tick retries
+
+
+async def _record_first(
+    app: Application,
+    held: list,
+    done: list[tuple[Outbox, Outcome]],
+    release: list[Outbox],
+    session: AsyncSession,
+    now: datetime,
+) -> None:
+    held.extend(await write_held(session, app, now))
+    await record_in(app.bot_data["rt"], session, now, done, release)
 
 
 def _run_length(app: Application) -> int:
@@ -122,15 +160,22 @@ async def _send_run(
     return done, []
 
 
-async def _claim(rt: Runtime, run_length: int = 1) -> list[list[Outbox]]:
+async def _claim(
+    rt: Runtime,
+    run_length: int = 1,
+    first: Callable[[AsyncSession, datetime], Awaitable[None]] | None = None,
+) -> list[list[Outbox]]:
     """Claim what is due: per chat the first rows in order (up to `run_length`, stopping at
     one not due yet), each row of housekeeping on its own. One compare-and-set for all;
-    a chat whose first row another process holds (a send under way) is skipped."""
+    a chat whose first row another process holds (a send under way) is skipped. `first`
+    writes in the same transaction, before the claim (the last pass's records)."""
     now = rt.clock.now()
     # A claim is a lease: if this process dies mid-send, another takes the row over when
     # the lease runs out (so keep it longer than the slowest send, shorter than patience).
     lease = timedelta(seconds=rt.settings.outbox_lease_seconds)
     async with rt.sessions.begin() as session:
+        if first is not None:
+            await first(session, now)
         # Interactive rows first; bulk ones (the digest, reminders) a couple of seconds'
         # worth per pass at Telegram's pace, so what a person's action queued meanwhile goes
         # next. One query: pending rows are few but during a digest.

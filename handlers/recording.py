@@ -66,19 +66,34 @@ async def record_all(
     rt: Runtime = app.bot_data["rt"]
     try:
         async with rt.sessions.begin() as session:
-            now = rt.clock.now()
-            await _write_sent(session, now, [(r, o.message_id) for r, o in done if not o.error])
-            for row, out in done:
-                if out.error is not None:
-                    await _record_failure(rt, session, now, row, out)
-            if release:
-                await session.execute(RELEASE, {"ids": [row.id for row in release]})
+            await record_in(rt, session, rt.clock.now(), done, release)
     except outage.DATABASE_DOWN as exc:
-        for row, out in done:
-            if out.error is None:  # Telegram took it: record it once the database is back
-                unrecorded(app)[row.id] = (row, out.message_id)
-            outage.of(app).held_send(row.id, exc)
+        not_recorded(app, done, exc)
         raise
+
+
+async def record_in(
+    rt: Runtime,
+    session: AsyncSession,
+    now: datetime,
+    done: list[tuple[Outbox, Outcome]],
+    release: list[Outbox] = (),  # type: ignore[assignment]
+) -> None:
+    """`record_all` in the caller's transaction (the outbox's next claim)."""
+    await _write_sent(session, now, [(r, o.message_id) for r, o in done if not o.error])
+    for row, out in done:
+        if out.error is not None:
+            await _record_failure(rt, session, now, row, out)
+    if release:
+        await session.execute(RELEASE, {"ids": [row.id for row in release]})
+
+
+def not_recorded(app: Application, done: list[tuple[Outbox, Outcome]], exc: BaseException) -> None:
+    """The transaction that was to record `done` failed with the database away."""
+    for row, out in done:
+        if out.error is None:  # Telegram took it: record it once the database is back
+            unrecorded(app)[row.id] = (row, out.message_id)
+        outage.of(app).held_send(row.id, exc)
 
 
 async def _write_sent(

@@ -31,6 +31,7 @@ from storage.models import (
 )
 
 RECORD_PURPOSES = ("arsip", "lembar")  # documents the bot made itself (services/record_files)
+VOICES = "voices_added"  # session.info: voice notes recorded in this transaction (add_document)
 
 
 class ServiceError(Exception):
@@ -201,6 +202,8 @@ async def add_document(
     )
     session.add(doc)
     await session.flush()
+    if purpose == "suara":  # goes out with the next card this transaction sends
+        session.info.setdefault(VOICES, []).append(doc)
     return doc
 
 

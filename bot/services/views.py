@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
 from bot.runtime import Runtime
-from bot.services.common import RECORD_PURPOSES, Buttons, new_token
+from bot.services.common import RECORD_PURPOSES, VOICES, Buttons, new_token
 from bot.services.outgoing import enqueue, send, send_document
 from bot.sop.model import Kind, SopDefinition, Step
 from bot.workflow import engine
@@ -292,15 +292,9 @@ async def notify_task(
         scan_buttons.append([(_LABELS["rincian"], by_action["rincian"])])
         ids = {p.id for p in people}
         copies += [(p, scan_text, scan_buttons) for p in scanners if p.id not in ids]
-    voices = (
-        await session.scalars(
-            select(Document).where(
-                Document.process_id == process.id,
-                Document.purpose == "suara",
-                Document.created_at == now,  # recorded by the action that activated this step
-            )
-        )
-    ).all()
+    # A voice note recorded by the action that activated this step (in this transaction:
+    # `add_document` lists it) goes with the card.
+    voices = [d for d in session.info.get(VOICES, ()) if d.process_id == process.id]
     for person, card, card_buttons_ in copies:
         for voice in voices:
             payload = {"file_id": voice.telegram_file_id, "path": voice.path, "caption": "🎤"}
