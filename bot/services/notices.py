@@ -58,7 +58,10 @@ async def close_cards(session: AsyncSession, now: datetime, si: StepInstance, te
             ids = [r.id for r in mine if r.status == "sent" and r.message_id == pressed[1]]
             if ids:
                 session.info["pressed_closed"] = text
-                await session.execute(_CLOSED, {"ids": ids, "at": now})
+                # Not worth a flush of the action's changes of its own (that comes with the
+                # new step's, or the commit): the pressed copy is the presser's alone.
+                with session.no_autoflush:
+                    await session.execute(_CLOSED, {"ids": ids, "at": now})
                 if all(_closed_with(r, pressed[1], unsent) for r in mine):
                     continue
         enqueue(session, now, chat, "close_task", {"text": text}, si.id)
