@@ -234,15 +234,11 @@ async def deliver_now(app: Application, rows: list[Outbox]) -> None:
     Recorded together, with other work (`hold_sent`). After a failed send the rest are
     handed to the sender, which retries in order: nothing goes out ahead of a message
     still waiting."""
-    done: list[tuple[Outbox, Outcome]] = []
-    for i, row in enumerate(rows):
-        outcome = await _send(app, row)
-        if outcome is not None:
-            done.append((row, outcome))
-        if outcome is None or outcome.error is not None:
-            await record_all(app, done, release=rows[i + 1 :])
-            return
-    await hold_sent(app, done)
+    done, rest = await _send_run(app, rows)
+    if len(done) < len(rows) or any(out.error is not None for _, out in done):
+        await record_all(app, done, release=rest)
+    else:
+        await hold_sent(app, done)
 
 
 async def _send(app: Application, row: Outbox) -> Outcome | None:
