@@ -135,13 +135,12 @@ async def _record_first(
 
 
 def _run_length(app: Application) -> int:
-    """Rows of one chat sent in one pass, one after the other: as many as Telegram lets
-    go at once when pacing (its burst, so a pass never waits a second on one chat),
-    RUN otherwise (a chat with a queue, the next holder of many hand-offs, is not sent
-    one row per pass, each pass reading every pending row again)."""
-    limiter = app.bot.rate_limiter
-    if isinstance(limiter, pacing.PacedLimiter):
-        return max(1, int(limiter.pacer.chat_burst))
+    """Rows of one chat sent in one pass, one after the other: RUN unpaced (a chat with a
+    queue, the next holder of many hand-offs, is not sent one row per pass, each pass
+    reading every pending row again); one when pacing, where a chat's next row may wait a
+    second for its turn and the whole pass (every chat's records) would wait with it."""
+    if isinstance(app.bot.rate_limiter, pacing.PacedLimiter):
+        return 1
     return RUN
 
 
