@@ -186,7 +186,9 @@ async def _claim(
         pending = sorted([*interactive[:BATCH], *bulk[:BULK_BATCH]], key=lambda row: row.id)
         # Per chat in order, but housekeeping (closing a twin's buttons) never holds up the
         # messages behind it, nor waits behind them.
-        runs: list[list[Outbox]] = [[row] for row in pending if row.method in UNORDERED]
+        runs: list[list[Outbox]] = [
+            [row] for row in pending if row.method in UNORDERED and row.next_attempt_at <= now
+        ]
         per_chat: dict[int, list[Outbox]] = {}
         for row in pending:
             if row.method not in UNORDERED:
@@ -198,7 +200,7 @@ async def _claim(
                     break
                 run.append(row)
             runs.append(run)
-        wanted = [row for run in runs for row in run if row.next_attempt_at <= now]
+        wanted = [row for run in runs for row in run]
         if not wanted:
             return []
         params = {"ids": [row.id for row in wanted], "now": now, "until": now + lease}
