@@ -47,14 +47,15 @@ async def close_cards(session: AsyncSession, now: datetime, si: StepInstance, te
         )
     # Any other copy not sent yet will never be needed (one being sent now is closed below;
     # the conditions are checked again: the sender may have taken one since the read).
-    if unsent:
-        await session.execute(_DROP, {"ids": unsent})
+    dropped: set[int] = set()
+    if unsent:  # what the drop did not reach (taken meanwhile) is on its way: closed below
+        dropped = set((await session.execute(_DROP, {"ids": unsent})).scalars())
     pressed = session.info.get("pressed")  # (chat, message id) of the card pressed now
-    for chat in sorted({r.chat_id for r in rows if r.tag in ("card", "escalation")}):
+    for chat in sorted({r.chat_id for r in rows if _may_show_buttons(r, dropped)}):
         if pressed is not None and chat == pressed[0]:
             # The action's answer edits the pressed copy (`pressed_closed`): closed here, so
             # no closing row edits it again; none at all if it was the only open copy.
-            mine = [r for r in rows if r.chat_id == chat and r.tag in ("card", "escalation")]
+            mine = [r for r in rows if r.chat_id == chat and _may_show_buttons(r, dropped)]
             ids = [r.id for r in mine if r.status == "sent" and r.message_id == pressed[1]]
             if ids:
                 session.info["pressed_closed"] = text
@@ -62,12 +63,21 @@ async def close_cards(session: AsyncSession, now: datetime, si: StepInstance, te
                 # new step's, or the commit): the pressed copy is the presser's alone.
                 with session.no_autoflush:
                     await session.execute(_CLOSED, {"ids": ids, "at": now})
-                if all(_closed_with(r, pressed[1], unsent) for r in mine):
+                if all(_closed_with(r, pressed[1], dropped) for r in mine):
                     continue
         enqueue(session, now, chat, "close_task", {"text": text}, si.id)
 
 
-def _closed_with(row, pressed_message: int, dropped: list[int]) -> bool:  # type: ignore[no-untyped-def]
+def _may_show_buttons(row, dropped: set[int]) -> bool:  # type: ignore[no-untyped-def]
+    """A copy whose chat needs the closing: a card or an escalation, or a reminder on its
+    way, which sends the card again if the person has no live copy (`sends.remind`). The
+    closing row waits behind it in the chat's order."""
+    if row.tag == "reminder":
+        return row.status == "pending" and row.id not in dropped
+    return row.tag in ("card", "escalation")
+
+
+def _closed_with(row, pressed_message: int, dropped: set[int]) -> bool:  # type: ignore[no-untyped-def]
     """A copy that needs no closing edit when the pressed card is edited."""
     if row.status == "sent":
         return row.message_id == pressed_message or row.closed_at is not None
@@ -99,6 +109,7 @@ _DROP = (
         _OUTBOX.c.claimed_until.is_(None),
     )
     .values(status="batal")
+    .returning(_OUTBOX.c.id)
 )
 
 

@@ -320,3 +320,38 @@ async def test_what_waits_behind_a_card_reads_it_as_sent(h: Harness) -> None:
     assert reminder.params["reply_parameters"]["message_id"] == card_id
     assert closing.method == "editMessageText" and closing.params["message_id"] == card_id
     assert "reply_markup" not in closing.params
+
+
+async def test_a_card_sent_again_as_its_step_closes_is_closed_too(h: Harness, monkeypatch) -> None:
+    """A reminder that sends the card again (the person had no live copy of it) is on its
+    way when someone else finishes the step: once it is out, that copy loses its buttons."""
+    from handlers import sends
+
+    await start(h, "370")
+    async with h.rt.sessions.begin() as s:
+        si = await s.scalar(
+            select(Outbox.step_instance_id).where(
+                Outbox.chat_id == SEKRETARIS, Outbox.tag == "card"
+            )
+        )
+        now = h.clock.now()
+        card = {"text": "📋 Langkah 2 (dikirim lagi)", "buttons": [[("✅ Setuju", "x")]]}
+        line = {"text": "⏰ Langkah 2 terlambat 5 menit", "since": now.isoformat(), "card": card}
+        enqueue(s, now, JAFUNG, "remind", line, si, tag="reminder")
+    retag = sends.retag
+
+    async def finished_meanwhile(app, outbox_id: int, tag: str) -> None:
+        await h.press(SEKRETARIS, "Teruskan")  # while the card was on its way to Jafung
+        await retag(app, outbox_id, tag)
+
+    monkeypatch.setattr(sends, "retag", finished_meanwhile)
+    before = len(h.request.calls)
+    await deliver(h.app)
+    calls = [c for c in h.request.calls[before:] if int(c.params.get("chat_id", 0)) == JAFUNG]
+    assert calls[0].method == "sendMessage" and calls[0].params["reply_markup"]
+    async with h.rt.sessions() as s:
+        resent = await s.scalar(
+            select(Outbox.message_id).where(Outbox.chat_id == JAFUNG, Outbox.method == "remind")
+        )
+    last = [c for c in calls if c.params.get("message_id") == resent][-1]
+    assert last.method.startswith("editMessage") and "reply_markup" not in last.params
