@@ -28,7 +28,7 @@ PROCESS = f"{socket.gethostname()}:{os.getpid()}"[:100]  # this process's heartb
 
 async def tick(context: BotContext) -> None:
     """Every SCAN_INTERVAL_SECONDS: what is due in the database goes out, and this process
-    records that it scanned (`python -m bot health` reads it)."""
+    records that it scanned (`python -m bot health` reads it; every few ticks)."""
     rt = context.rt
     app = context.application
     now = rt.clock.now()
@@ -48,15 +48,19 @@ async def tick(context: BotContext) -> None:
         return
     except Exception:
         log.exception("stand-in scan failed")
+    data = app.bot_data
     try:
         await deliver(app)
-        async with rt.sessions.begin() as session:
-            await ops.record_scan(session, PROCESS, rt.clock.now())
+        if now >= data.get("beat_at", now):  # not every tick: see `ops.heartbeat_every`
+            async with rt.sessions.begin() as session:
+                await ops.record_scan(session, PROCESS, rt.clock.now())
+            data["beat_at"] = now + timedelta(
+                seconds=ops.heartbeat_every(rt.settings.scan_interval_seconds)
+            )
     except outage.DATABASE_DOWN as exc:
         down.failed_tick(exc)
         return
     down.back()
-    data = app.bot_data
     if now >= data.get("forget_at", now):
         data["forget_at"] = now + timedelta(hours=1)
         with contextlib.suppress(Exception):  # housekeeping; tried again in an hour

@@ -40,16 +40,27 @@ def scan_age_limit(scan_interval_seconds: float) -> float:
     return max(10 * scan_interval_seconds, 60.0)
 
 
+def heartbeat_every(scan_interval_seconds: float) -> float:
+    """How often a process records its scan: a sixth of the age `health` allows, so a
+    missed write or two never looks like a stopped process."""
+    return scan_age_limit(scan_interval_seconds) / 6
+
+
+def _upsert(dialect: str):  # type: ignore[no-untyped-def]
+    table = Heartbeat.__table__
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.process], set_={"scanned_at": stmt.excluded.scanned_at}
+    )
+
+
+_UPSERT = {name: _upsert(name) for name in ("postgresql", "sqlite")}  # built once
+
+
 async def record_scan(session: AsyncSession, process: str, now: datetime) -> None:
     """This process finished a scan tick: one upsert, so it is cheap every few seconds."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(Heartbeat).values(process=process, scanned_at=now)
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[Heartbeat.process], set_={"scanned_at": stmt.excluded.scanned_at}
-        )
-    )
+    await session.execute(_UPSERT[dialect], {"process": process, "scanned_at": now})
 
 
 async def forget_heartbeats(session: AsyncSession, now: datetime) -> None:

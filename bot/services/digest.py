@@ -77,10 +77,8 @@ class Step:
     for_ids: frozenset[int] = frozenset()  # a named step's recipients
 
 
-async def digest(rt: Runtime, session: AsyncSession, now: datetime) -> tuple[int, bool]:
-    """Writes up to `CHUNK` people's digests (someone who presses Start later in the window
-    gets theirs then); returns how many messages it queued and whether people are left.
-    Everyone read is marked, so a task that arrives later today triggers nothing."""
+def window_open(rt: Runtime, now: datetime) -> bool:
+    """Today is a working day and its digest window is open now."""
     local = now.astimezone(ZoneInfo(rt.settings.timezone))
     opens = local.replace(
         hour=rt.settings.digest_time.hour,
@@ -89,9 +87,16 @@ async def digest(rt: Runtime, session: AsyncSession, now: datetime) -> tuple[int
         microsecond=0,
     )
     closes = opens + timedelta(minutes=rt.settings.digest_window_minutes)
-    if not opens <= local < closes or not rt.calendar.is_working_day(local.date()):
+    return opens <= local < closes and rt.calendar.is_working_day(local.date())
+
+
+async def digest(rt: Runtime, session: AsyncSession, now: datetime) -> tuple[int, bool]:
+    """Writes up to `CHUNK` people's digests (someone who presses Start later in the window
+    gets theirs then); returns how many messages it queued and whether people are left.
+    Everyone read is marked, so a task that arrives later today triggers nothing."""
+    if not window_open(rt, now):
         return 0, False
-    day = local.date().isoformat()
+    day = now.astimezone(ZoneInfo(rt.settings.timezone)).date().isoformat()
     readers, more = await readers_of(session, now, day)
     if not readers:
         return 0, False

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, literal, select, update
+from sqlalchemy import bindparam, case, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,12 +24,21 @@ from bot.people import holders, recipients
 from bot.runtime import Runtime
 from bot.services import common as svc
 from bot.services import outgoing, views
-from bot.services.digest import digest, late_by
+from bot.services.digest import digest, late_by, window_open
 from bot.sop.model import Kind
 from bot.workflow.engine import ProcessState
 from storage.models import Outbox, Person, Process, StepInstance
 
 BATCH = 100
+# Every tick asks both, usually to find nothing: built once, with the time bound.
+_DUE = {
+    column.key: select(StepInstance, Process)
+    .join(Process, Process.id == StepInstance.process_id)
+    .where(column <= bindparam("now", type_=column.type))
+    .order_by(column)
+    .limit(BATCH)
+    for column in (StepInstance.next_reminder_at, StepInstance.escalate_at)
+}
 
 
 async def scan(rt: Runtime, now: datetime) -> int:
@@ -38,7 +47,7 @@ async def scan(rt: Runtime, now: datetime) -> int:
     async with rt.sessions.begin() as session:
         queued += await _reminders(rt, session, now)
         queued += await _escalations(rt, session, now)
-    more = True
+    more = window_open(rt, now)  # outside it, no transaction at all
     while more:  # a hundred people per transaction: nobody's reply waits for all of them
         try:
             async with rt.sessions.begin() as session:
@@ -123,15 +132,7 @@ async def _card(rt: Runtime, session: AsyncSession, now: datetime, process, si, 
 
 async def _due(session: AsyncSession, column, now: datetime):  # type: ignore[no-untyped-def]
     """Steps whose `column` (an indexed due time, NULL once done) has come, oldest first."""
-    return (
-        await session.execute(
-            select(StepInstance, Process)
-            .join(Process, Process.id == StepInstance.process_id)
-            .where(column <= now)
-            .order_by(column)
-            .limit(BATCH)
-        )
-    ).all()
+    return (await session.execute(_DUE[column.key], {"now": now})).all()
 
 
 def next_reminder(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import texts
@@ -204,6 +204,14 @@ async def end_early(
 # --- apply: the tick ---------------------------------------------------------------------------
 
 
+# Asked every tick, usually to find nothing: built once (ix_stand_ins_open (ended_at, dari)).
+_OPEN = (
+    select(StandIn)
+    .where(StandIn.ended_at.is_(None), StandIn.dari <= bindparam("today", type_=StandIn.dari.type))
+    .order_by(StandIn.id)
+)
+
+
 async def apply(rt: Runtime, session: AsyncSession, now: datetime) -> int:
     """Start the stand-ins whose first day has come and end those whose last day has passed.
     Idempotent and safe with several processes: each edge is a compare-and-set update, so
@@ -215,13 +223,7 @@ async def apply(rt: Runtime, session: AsyncSession, now: datetime) -> int:
     today = local.date()
     if local.time() < rt.settings.office_opens:
         today -= timedelta(days=1)  # still yesterday's arrangement
-    rows = (
-        await session.scalars(
-            select(StandIn)  # ix_stand_ins_open (ended_at, dari)
-            .where(StandIn.ended_at.is_(None), StandIn.dari <= today)
-            .order_by(StandIn.id)
-        )
-    ).all()
+    rows = (await session.scalars(_OPEN, {"today": today})).all()
     done = 0
     # Ends before starts: a holder whose next stand-in starts the day another ends gets
     # the work back first, then hands it on.
