@@ -236,7 +236,7 @@ async def _read(session: AsyncSession, now: datetime, roles: set[str], overview:
     lists: dict[str, list[tuple[StepInstance, Process]]] = {tag: [] for tag, _ in listed}
     for tag, si, process in rows:
         lists[tag].append((si, process))
-    return dict((await session.execute(counts)).tuples().all()), lists
+    return dict((await session.execute(counts)).all()), lists
 
 
 async def _named(session: AsyncSession) -> list[Step]:

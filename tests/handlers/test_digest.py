@@ -97,7 +97,7 @@ async def test_each_persons_digest_lists_what_tugas_shows_them(h, monkeypatch) -
     await h.text(ADMIN, "/plh sekretaris 50 2026-11-23 2026-11-25")
     now = TUESDAY_8
     async with h.rt.sessions.begin() as s:
-        ids = dict((await s.execute(select(Person.telegram_id, Person.id))).tuples().all())
+        ids = dict((await s.execute(select(Person.telegram_id, Person.id))).all())
         sek = await s.scalar(select(StepInstance).where(StepInstance.process_id == 1))
         await s.execute(  # the Sekretaris claimed one before she left: the Plh has it
             update(StepInstance).where(StepInstance.id == sek.id).values(claimed_by=ids[SEKRETARIS])
