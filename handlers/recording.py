@@ -107,7 +107,7 @@ async def _write_sent(
     ]
     await session.execute(_SENT, params)
     for row, message_id in sent:
-        closes = row.payload.get("buttons") or row.tag == "card"  # see close_cards
+        closes = row.payload.get("buttons") or row.tag in ("card", "escalation")  # settle_unsent
         if getattr(row, "uncertain", False) and closes and message_id:
             # Sent again after an attempt that may have gone through: close its twin
             # (its own row, so a failure there is retried and never resends this one).

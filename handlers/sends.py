@@ -104,6 +104,7 @@ async def remind(app: Application, row: Outbox) -> int | None:
             reply_markup=markup(card_payload.get("buttons")),
         )
         await retag(app, row.id, "card")
+        row.tag = "card"  # recorded as the card it now is (an uncertain one closes its twin)
         return msg.message_id
     if today is not None:
         await edit(app, row.chat_id, today, payload["text"], None)

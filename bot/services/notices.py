@@ -31,25 +31,9 @@ async def close_cards(session: AsyncSession, now: datetime, si: StepInstance, te
     with session.no_autoflush:
         rows = (await session.execute(_COPIES, {"si": si.id})).all()
     waiting = [r for r in rows if r.status == "pending" and r.claimed_until is None]
-    # A card whose last send timed out may have arrived all the same: it goes out as the
-    # outcome instead, without buttons, and that send closes its twin (close_orphans).
-    uncertain = [r.id for r in waiting if r.tag == "card" and r.uncertain]
-    unsent = [r.id for r in waiting if r.id not in uncertain]
-    if uncertain or unsent:
+    if waiting:
         await session.flush()  # the action's own writes (and their locks) come first, as ever
-    for row_id in uncertain:
-        payload = await session.scalar(select(Outbox.payload).where(Outbox.id == row_id))
-        await session.execute(
-            update(Outbox)
-            .where(Outbox.id == row_id)
-            .values(payload={**payload, "text": text, "buttons": None})
-            .execution_options(synchronize_session=False)
-        )
-    # Any other copy not sent yet will never be needed (one being sent now is closed below;
-    # the conditions are checked again: the sender may have taken one since the read).
-    dropped: set[int] = set()
-    if unsent:  # what the drop did not reach (taken meanwhile) is on its way: closed below
-        dropped = set((await session.execute(_DROP, {"ids": unsent})).scalars())
+    dropped = await settle_unsent(session, waiting, text)
     pressed = session.info.get("pressed")  # (chat, message id) of the card pressed now
     for chat in sorted({r.chat_id for r in rows if _may_show_buttons(r, dropped)}):
         if pressed is not None and chat == pressed[0]:
@@ -66,6 +50,46 @@ async def close_cards(session: AsyncSession, now: datetime, si: StepInstance, te
                 if all(_closed_with(r, pressed[1], dropped) for r in mine):
                     continue
         enqueue(session, now, chat, "close_task", {"text": text}, si.id)
+
+
+async def settle_unsent(session: AsyncSession, waiting: list, text: str) -> set[int]:  # type: ignore[type-arg]
+    """Copies of a closed step not sent yet (pending, unclaimed) will never be needed and
+    are dropped; returns their ids. But one whose last attempt timed out may have reached
+    the person all the same, with buttons (a card, an escalation, a reminder that sends
+    the card again): it goes out instead as `text` (an escalation keeps its own) without
+    buttons, and that send closes the twin (`close_orphans`). The conditions are checked
+    again as each is written: the sender may have taken one since the read (one on its
+    way is closed by the chat's closing row, which waits behind it)."""
+    drop = [r.id for r in waiting if not (r.uncertain and r.tag in CLOSABLE)]
+    for r in waiting:
+        if r.id in drop:
+            continue
+        payload = await session.scalar(select(Outbox.payload).where(Outbox.id == r.id))
+        values: dict = {"payload": {**payload, "buttons": None}}
+        if r.tag == "card":
+            values["payload"]["text"] = text
+        elif r.tag == "reminder":
+            if "card" not in payload:
+                drop.append(r.id)  # a line replying to the card: no buttons to close
+                continue
+            values = {"method": "send_message", "tag": "card"}
+            values["payload"] = {"text": text, "buttons": None, "uncertain": True}
+        await session.execute(_REWRITE, {"row_id": r.id, **values})
+    if not drop:
+        return set()
+    return set((await session.execute(_DROP, {"ids": drop})).scalars())
+
+
+async def close_in_chat(
+    session: AsyncSession, now: datetime, si: StepInstance, chat: int, text: str
+) -> None:
+    """Like closing a step, but in one chat only (its holder there changed): copies not
+    sent yet are settled (`settle_unsent`), sent ones become `text` without buttons (the
+    outbox's close_task)."""
+    rows = (await session.execute(_COPIES_IN_CHAT, {"si": si.id, "chat": chat})).all()
+    waiting = [r for r in rows if r.status == "pending" and r.claimed_until is None]
+    await settle_unsent(session, waiting, text)
+    enqueue(session, now, chat, "close_task", {"text": text}, si.id)
 
 
 def _may_show_buttons(row, dropped: set[int]) -> bool:  # type: ignore[no-untyped-def]
@@ -96,18 +120,24 @@ _COPIES = select(
     _OUTBOX.c.closed_at,
     _OUTBOX.c.payload["uncertain"].as_boolean().label("uncertain"),
 ).where(_OUTBOX.c.step_instance_id == bindparam("si"), _OUTBOX.c.tag.in_(CLOSABLE))
+_COPIES_IN_CHAT = _COPIES.where(_OUTBOX.c.chat_id == bindparam("chat"))
 _CLOSED = (
     update(_OUTBOX)
     .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
     .values(closed_at=bindparam("at", type_=_OUTBOX.c.closed_at.type))
 )
+_UNSENT = (  # still nobody's to send
+    _OUTBOX.c.status == "pending",
+    _OUTBOX.c.claimed_until.is_(None),
+)
+_REWRITE = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("row_id"), *_UNSENT)
+    .execution_options(synchronize_session=False)
+)
 _DROP = (
     update(_OUTBOX)
-    .where(
-        _OUTBOX.c.id.in_(bindparam("ids", expanding=True)),
-        _OUTBOX.c.status == "pending",
-        _OUTBOX.c.claimed_until.is_(None),
-    )
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)), *_UNSENT)
     .values(status="batal")
     .returning(_OUTBOX.c.id)
 )

@@ -20,15 +20,15 @@ from bot import texts
 from bot.people import Actor, recipients, role_holders, stand_ins_in_effect
 from bot.runtime import Runtime
 from bot.services.common import ServiceError, audit, sop_of
-from bot.services.outgoing import enqueue, send
+from bot.services.notices import close_in_chat
+from bot.services.outgoing import send
 from bot.services.views import notify_task
 from bot.sop.model import SopDefinition
 from bot.texts import standins as tx
 from bot.workflow.engine import RUNNING
-from storage.models import Outbox, Person, Process, StandIn, StepInstance
+from storage.models import Person, Process, StandIn, StepInstance
 
 JENIS = ("plh", "plt")
-CLOSABLE = ("card", "reminder", "escalation")  # as bot.services.acting closes a step
 
 
 @dataclass(frozen=True)
@@ -335,31 +335,11 @@ async def _hand_over(
             else:
                 role = texts.role_name(sop, row.role)
                 text = tx.returned_card(process.title, step.no, step.short, role, holder.name)
-            await _close_in_chat(session, now, si, was[pid].telegram_id, text)
+            await close_in_chat(session, now, si, was[pid].telegram_id, text)
             moved.setdefault(pid, []).append((si, process))
         for pid in now_for.keys() - was.keys():
             moved.setdefault(pid, []).append((si, process))
     return moved
-
-
-async def _close_in_chat(
-    session: AsyncSession, now: datetime, si: StepInstance, chat: int, text: str
-) -> None:
-    """Like closing a step, but in one chat only: copies not sent yet are dropped, sent
-    ones become `text` without buttons (the outbox's close_task)."""
-    await session.execute(
-        update(Outbox)
-        .where(
-            Outbox.step_instance_id == si.id,
-            Outbox.chat_id == chat,
-            Outbox.status == "pending",
-            Outbox.tag.in_(CLOSABLE),
-            Outbox.claimed_until.is_(None),
-        )
-        .values(status="batal")
-        .execution_options(synchronize_session=False)
-    )
-    enqueue(session, now, chat, "close_task", {"text": text}, si.id)
 
 
 # --- reading ------------------------------------------------------------------------------------

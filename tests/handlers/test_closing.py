@@ -1,0 +1,130 @@
+"""No button of a closed step stays live, even when a send timed out: Telegram may have
+delivered it although its answer was lost, so the bot cannot know the copy is there."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+
+from bot.people import add_person
+from bot.services import standins
+from bot.services.outgoing import enqueue
+from handlers.outbox import deliver
+from storage.models import Outbox
+from tests.handlers.harness import Harness
+from tests.handlers.test_flow import JAFUNG, SEKRETARIS, register, start
+
+STAND_IN = 50
+
+
+@pytest.fixture
+async def h(tmp_path):
+    async with Harness(tmp_path) as harness:
+        await register(harness)
+        yield harness
+
+
+def _copies_of_step_2(h: Harness) -> list[tuple[int, int]]:
+    """(chat, message id) of every message with buttons sent for step 2, as it arrives."""
+    sent: list[tuple[int, int]] = []
+    answer = h.request._result
+
+    def result(name: str, params: dict):  # type: ignore[no-untyped-def]
+        out = answer(name, params)
+        text = params.get("text", "")
+        if name == "sendMessage" and params.get("reply_markup") and "Langkah 2" in text:
+            sent.append((int(params["chat_id"]), out["message_id"]))
+        return out
+
+    h.request._result = result
+    return sent
+
+
+def _live(h: Harness, copies: list[tuple[int, int]], chat: int) -> list[int]:
+    """The copies in `chat` that no later edit took the buttons from."""
+    return [
+        message_id
+        for c, message_id in copies
+        if c == chat
+        and not any(
+            call.method in ("editMessageText", "editMessageReplyMarkup")
+            and int(call.params.get("chat_id", 0)) == chat
+            and call.params.get("message_id") == message_id
+            and not call.params.get("reply_markup")
+            for call in h.request.calls
+        )
+    ]
+
+
+async def _step_2(h: Harness) -> int:
+    async with h.rt.sessions() as s:
+        return await s.scalar(
+            select(Outbox.step_instance_id).where(
+                Outbox.chat_id == SEKRETARIS, Outbox.tag == "card"
+            )
+        )
+
+
+async def _reminder_with_the_card(h: Harness) -> None:
+    """Pak Jafung has no live copy of step 2: its reminder sends the card again."""
+    si = await _step_2(h)
+    async with h.rt.sessions.begin() as s:
+        now = h.clock.now()
+        card = {"text": "📋 Langkah 2 (dikirim lagi)", "buttons": [[("✅ Setuju", "x")]]}
+        line = {"text": "⏰ Langkah 2 terlambat 5 menit", "since": now.isoformat(), "card": card}
+        enqueue(s, now, JAFUNG, "remind", line, si, tag="reminder")
+
+
+async def test_a_reminders_card_sent_twice_after_a_time_out_leaves_one_live_copy(h) -> None:
+    await start(h, "370")
+    copies = _copies_of_step_2(h)
+    await _reminder_with_the_card(h)
+    h.request.lost_answers.append("sendMessage")
+    await deliver(h.app)  # the card arrives; Telegram's answer does not
+    h.clock.advance(seconds=3)
+    await deliver(h.app)  # sent again: now two copies in his chat
+    await h.press(SEKRETARIS, "Teruskan")  # and the step is done
+    await deliver(h.app)
+    await deliver(h.app)
+    assert len(copies) == 2
+    assert _live(h, copies, JAFUNG) == []
+
+
+async def test_a_reminders_card_that_timed_out_is_closed_when_the_step_closes_first(h) -> None:
+    await start(h, "370")
+    copies = _copies_of_step_2(h)
+    await _reminder_with_the_card(h)
+    h.request.lost_answers.append("sendMessage")
+    await deliver(h.app)  # the card arrives; Telegram's answer does not
+    await h.press(SEKRETARIS, "Teruskan")  # the step is done before the retry
+    h.clock.advance(seconds=3)
+    await deliver(h.app)
+    await deliver(h.app)
+    assert len(copies) == 1
+    assert _live(h, copies, JAFUNG) == []
+    # Told the outcome (he is the next holder: his step-3 card follows), not the card again.
+    assert any("Diteruskan oleh" in text for text in h.sent(JAFUNG))
+
+
+async def test_a_card_that_timed_out_is_closed_when_a_stand_in_takes_the_step(h) -> None:
+    await start(h, "370")
+    async with h.rt.sessions.begin() as s:
+        person = await add_person(s, h.clock.now(), STAND_IN, "Budi Kabid", [])
+        person.started_at = h.clock.now()
+    si = await _step_2(h)
+    copies = _copies_of_step_2(h)
+    async with h.rt.sessions.begin() as s:
+        card = {"text": "📋 Langkah 2 (salinan)", "buttons": [[("✅ Setuju", "x")]]}
+        enqueue(s, h.clock.now(), SEKRETARIS, "send_message", card, si, tag="card")
+    h.request.lost_answers.append("sendMessage")
+    await deliver(h.app)  # the copy arrives; Telegram's answer does not
+    async with h.rt.sessions.begin() as s:  # a Plh for the Sekretaris from today
+        today = date(2026, 11, 23)
+        await standins.create(h.rt, s, h.clock.now(), 1, "sekretaris", STAND_IN, today, today)
+    h.clock.advance(seconds=3)
+    await deliver(h.app)
+    await deliver(h.app)
+    assert [c for c in copies if c[0] == SEKRETARIS] != []
+    assert _live(h, copies, SEKRETARIS) == []  # the Plh's own card is live, in his chat
