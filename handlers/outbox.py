@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from sqlalchemy import bindparam, case, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application
@@ -151,7 +152,12 @@ async def _send_run(
     are handed back: nothing goes out ahead of a message still waiting."""
     done: list[tuple[Outbox, Outcome]] = []
     for i, row in enumerate(run):
-        outcome = await _send(app, row)
+        try:
+            outcome = await _send(app, row)
+        except outage.DATABASE_DOWN:
+            # Its claim could not be checked: handed back untried, with the rest; what went
+            # out before it is still recorded (the other chats' runs go on).
+            return done, run[i:]
         if outcome is not None:
             done.append((row, outcome))
         if outcome is None or outcome.error is not None:
@@ -376,6 +382,8 @@ async def _attempt(app: Application, row: Outbox) -> Outcome:
         retry_in, error = min(2.0 ** (row.attempts + 1), 300.0), f"{type(exc).__name__}: {exc}"
     except TelegramError as exc:
         retry_in, error = min(2.0 ** (row.attempts + 1), 300.0), f"{type(exc).__name__}: {exc}"
+    except DBAPIError as exc:  # a closing or a reminder reads the database: try it again
+        retry_in, error = min(2.0 ** (row.attempts + 1), 300.0), f"database: {exc}"
     except (OSError, ValueError) as exc:
         permanent, error = True, f"{type(exc).__name__}: {exc}"
     return Outcome(message_id, error, retry_in, permanent, bug)

@@ -106,10 +106,11 @@ async def act(update: Update, context: BotContext, work: Work) -> Reply | None:
 async def _own_rows(
     session: AsyncSession, now: datetime, update: Update, context: BotContext, replies: list
 ) -> tuple[list[Outbox], bool]:
-    """What the action queued for the person who acted goes out right after commit with the
-    replies (claimed as written: no claim round trip, no wait for the sender), unless older
-    messages to them still wait (their order comes first). Says whether anything was queued
-    for anyone else (then the sender is kicked)."""
+    """The replies, and what else the action queued for the person who acted, go out right
+    after commit (claimed as written: no claim round trip, no wait for the sender), unless
+    older messages to them still wait (a send being retried): then the sender delivers
+    them all, in order. Says whether anything was queued for anyone else (then the sender
+    is kicked)."""
     chat = update.effective_chat
     written = session.info.pop("queued", [])
     extra = [
@@ -121,15 +122,15 @@ async def _own_rows(
         and row not in replies
     ]
     others = len(extra) + len(replies) < len(written)
-    if not extra:
-        return list(replies), others
+    mine = [*replies, *extra]
+    if not mine:
+        return [], others
     await queued.write(session)
-    params = {"chat": chat.id, "first": min(row.id for row in extra)}  # type: ignore[union-attr]
-    waiting = await session.scalar(_OLDER_PENDING, params)
-    if waiting is not None:  # the sender delivers them in order
-        await session.execute(recording.RELEASE, {"ids": [row.id for row in extra]})
-        return list(replies), True
-    return [*replies, *extra], others
+    params = {"chat": chat.id, "first": min(row.id for row in mine)}  # type: ignore[union-attr]
+    if await session.scalar(_OLDER_PENDING, params) is not None:
+        await session.execute(recording.RELEASE, {"ids": [row.id for row in mine]})
+        return [], True
+    return mine, others
 
 
 def _queue_replies(

@@ -355,3 +355,57 @@ async def test_a_card_sent_again_as_its_step_closes_is_closed_too(h: Harness, mo
         )
     last = [c for c in calls if c.params.get("message_id") == resent][-1]
     assert last.method.startswith("editMessage") and "reply_markup" not in last.params
+
+
+async def test_a_database_error_in_one_closing_sends_nothing_twice(h: Harness, monkeypatch) -> None:
+    """A closing row that cannot read the database is tried again later; the message that
+    went out in the same pass is recorded, not sent again when its claim runs out."""
+    from sqlalchemy.exc import OperationalError
+
+    from handlers import closing
+
+    await start(h, "370")
+    async with h.rt.sessions.begin() as s:
+        si = await s.scalar(
+            select(Outbox.step_instance_id).where(
+                Outbox.chat_id == SEKRETARIS, Outbox.tag == "card"
+            )
+        )
+        now = h.clock.now()
+        enqueue(s, now, JAFUNG, "send_message", {"text": "Berkas sudah lengkap."})
+        enqueue(s, now, SEKRETARIS, "close_task", {"text": "📋 Langkah 2 ✅ Selesai"}, si)
+    read, calls = closing._open_messages, []
+
+    async def locked_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("SELECT", {}, Exception("database is locked"))
+        return await read(*args, **kwargs)
+
+    monkeypatch.setattr(closing, "_open_messages", locked_once)
+    await deliver(h.app)
+    h.clock.advance(seconds=h.settings.outbox_lease_seconds + 1)
+    await deliver(h.app)
+    assert h.sent(SEKRETARIS) and h.sent(JAFUNG).count("Berkas sudah lengkap.") == 1
+    assert len(calls) == 2  # the closing was tried again
+    async with h.rt.sessions() as s:
+        left = await s.scalar(select(Outbox.id).where(Outbox.status == "pending"))
+    assert left is None
+
+
+async def test_a_reply_waits_behind_an_older_message_being_retried(h: Harness) -> None:
+    """Per chat, in order: a reply to what the person just did does not overtake a message
+    to them that the Bot API refused a moment ago and that is waiting to be sent again."""
+    await start(h, "370")
+    async with h.rt.sessions.begin() as s:
+        enqueue(s, h.clock.now(), SEKRETARIS, "send_message", {"text": "Pesan lebih dulu."})
+    error_500 = {"ok": False, "error_code": 500, "description": "Internal Server Error"}
+    h.request.fail_next.append(("sendMessage", 500, error_500))
+    await deliver(h.app)
+    h.clear()
+    await h.text(SEKRETARIS, "Baik, segera saya teruskan.")  # offered her card's buttons
+    assert h.sent(SEKRETARIS) == []  # the reply waits behind it
+    h.clock.advance(seconds=3)
+    await deliver(h.app)
+    texts = h.sent(SEKRETARIS)
+    assert texts[0] == "Pesan lebih dulu." and "Pesan Bapak/Ibu" in texts[1]
