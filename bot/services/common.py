@@ -250,6 +250,30 @@ async def open_steps(
     return [(si, p) for si, p in rows if await _is_for(session, actor, si, now, away)]
 
 
+async def still_open(session: AsyncSession, ids: list[int]) -> set[int]:
+    """Of these steps, those still open, before a copy of their cards is queued for one
+    (/tugas, a free text). On PostgreSQL they are share-locked to the end of this
+    transaction: a step's closing locks it first (`notices.close_cards`), so it either
+    waits for this transaction and then sees the copies it queued, or it committed first
+    and the step is not returned. SQLite has one writer at a time, and an action's
+    transaction writes first (`inbox.mark_handled`): nothing closes meanwhile."""
+    if not ids or not locks_rows(session):
+        return set(ids)
+    return set(await session.scalars(_STILL_OPEN, {"ids": ids}))
+
+
+def locks_rows(session: AsyncSession) -> bool:
+    """Row locks are needed (PostgreSQL: transactions write side by side)."""
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+_STILL_OPEN = (
+    select(StepInstance.id)
+    .where(
+        StepInstance.id.in_(bindparam("ids", expanding=True)), StepInstance.finished_at.is_(None)
+    )
+    .with_for_update(read=True)
+)
 _OPEN_STEPS = (  # /tugas and every press: built once
     select(StepInstance, Process)
     .join(Process, Process.id == StepInstance.process_id)

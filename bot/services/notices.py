@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import texts
 from bot.people import holders
 from bot.runtime import Runtime
-from bot.services.common import audit, latest_document
+from bot.services.common import audit, latest_document, locks_rows
 from bot.services.outgoing import enqueue, send, send_document
 from bot.services.views import document_label
 from bot.sop.model import Kind, SopDefinition
@@ -29,6 +29,8 @@ async def close_cards(session: AsyncSession, now: datetime, si: StepInstance, te
     if any(isinstance(o, Outbox) for o in (*session.new, *session.dirty)):
         await session.flush()
     with session.no_autoflush:
+        if locks_rows(session):  # whoever is queueing a copy of it now goes first
+            await session.execute(_LOCK_STEP, {"si": si.id})
         rows = (await session.execute(_COPIES, {"si": si.id})).all()
     waiting = [r for r in rows if r.status == "pending" and r.claimed_until is None]
     if waiting:
@@ -120,6 +122,7 @@ _COPIES = select(
     _OUTBOX.c.closed_at,
     _OUTBOX.c.payload["uncertain"].as_boolean().label("uncertain"),
 ).where(_OUTBOX.c.step_instance_id == bindparam("si"), _OUTBOX.c.tag.in_(CLOSABLE))
+_LOCK_STEP = select(StepInstance.id).where(StepInstance.id == bindparam("si")).with_for_update()
 _COPIES_IN_CHAT = _COPIES.where(_OUTBOX.c.chat_id == bindparam("chat"))
 _CLOSED = (
     update(_OUTBOX)

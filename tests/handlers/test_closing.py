@@ -3,13 +3,15 @@ delivered it although its answer was lost, so the bot cannot know the copy is th
 
 from __future__ import annotations
 
+import asyncio
+import os
 from datetime import date
 
 import pytest
 from sqlalchemy import select
 
-from bot.people import add_person
-from bot.services import standins
+from bot.people import add_person, find_actor
+from bot.services import reports, standins
 from bot.services.outgoing import enqueue
 from handlers.outbox import deliver
 from storage.models import Outbox
@@ -17,6 +19,7 @@ from tests.handlers.harness import Harness
 from tests.handlers.test_flow import JAFUNG, SEKRETARIS, register, start
 
 STAND_IN = 50
+RINA = 31  # a second Jafung
 
 
 @pytest.fixture
@@ -26,15 +29,15 @@ async def h(tmp_path):
         yield harness
 
 
-def _copies_of_step_2(h: Harness) -> list[tuple[int, int]]:
-    """(chat, message id) of every message with buttons sent for step 2, as it arrives."""
+def _copies_of_step_2(h: Harness, step: str = "Langkah 2") -> list[tuple[int, int]]:
+    """(chat, message id) of every message with buttons sent for a step, as it arrives."""
     sent: list[tuple[int, int]] = []
     answer = h.request._result
 
     def result(name: str, params: dict):  # type: ignore[no-untyped-def]
         out = answer(name, params)
         text = params.get("text", "")
-        if name == "sendMessage" and params.get("reply_markup") and "Langkah 2" in text:
+        if name == "sendMessage" and params.get("reply_markup") and step in text:
             sent.append((int(params["chat_id"]), out["message_id"]))
         return out
 
@@ -128,3 +131,32 @@ async def test_a_card_that_timed_out_is_closed_when_a_stand_in_takes_the_step(h)
     await deliver(h.app)
     assert [c for c in copies if c[0] == SEKRETARIS] != []
     assert _live(h, copies, SEKRETARIS) == []  # the Plh's own card is live, in his chat
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL"),
+    reason="PostgreSQL only: on SQLite an action's transaction holds the one write lock "
+    "from its first statement, so no step can close while /tugas queues its card",
+)
+async def test_a_card_queued_while_its_step_closes_is_never_left_live(h) -> None:
+    """Two processes side by side: Pak Jafung asks /tugas while Bu Rina, the other Jafung,
+    forwards the step. His copy of the card is dropped or closed, never left live."""
+    async with h.rt.sessions.begin() as s:
+        rina = await add_person(s, h.clock.now(), RINA, "Bu Rina", ["jafung"])
+        rina.started_at = h.clock.now()
+    await start(h, "370")
+    await h.press(SEKRETARIS, "Teruskan")  # step 3, for both Jafung
+    copies = _copies_of_step_2(h, "Langkah 3")
+    tugas = h.rt.sessions()
+    await tugas.begin()
+    actor = await find_actor(tugas, JAFUNG, h.clock.now(), [])
+    await reports.queue_open_tasks(h.rt, tugas, h.clock.now(), actor)  # not committed yet
+    # Her press runs to its end meanwhile, unless the step's closing waits for his /tugas.
+    forward = asyncio.create_task(h.press(RINA, "Teruskan"))
+    await asyncio.wait({forward}, timeout=3.0)
+    await tugas.commit()
+    await tugas.close()
+    await forward
+    await deliver(h.app)
+    await deliver(h.app)
+    assert _live(h, copies, JAFUNG) == []
