@@ -8,14 +8,13 @@ import os
 from datetime import date
 
 import pytest
-from sqlalchemy import select
 
 from bot.people import add_person, find_actor
 from bot.services import reports, standins
 from bot.services.outgoing import enqueue
 from handlers.outbox import deliver
-from storage.models import Outbox
 from tests.handlers.harness import Harness
+from tests.handlers.test_delivery import step_2
 from tests.handlers.test_flow import JAFUNG, SEKRETARIS, register, start
 
 STAND_IN = 50
@@ -63,11 +62,7 @@ def _live(h: Harness, copies: list[tuple[int, int]], chat: int) -> list[int]:
 
 async def _step_2(h: Harness) -> int:
     async with h.rt.sessions() as s:
-        return await s.scalar(
-            select(Outbox.step_instance_id).where(
-                Outbox.chat_id == SEKRETARIS, Outbox.tag == "card"
-            )
-        )
+        return await step_2(s)
 
 
 async def _reminder_with_the_card(h: Harness) -> None:
@@ -159,4 +154,25 @@ async def test_a_card_queued_while_its_step_closes_is_never_left_live(h) -> None
     await forward
     await deliver(h.app)
     await deliver(h.app)
+    assert _live(h, copies, JAFUNG) == []
+
+
+async def test_a_card_sent_again_as_its_step_closes_is_closed_too(h, monkeypatch) -> None:
+    """A reminder that sends the card again is on its way when someone else finishes the
+    step: once it is out, that copy loses its buttons too."""
+    from handlers import sends
+
+    await start(h, "370")
+    copies = _copies_of_step_2(h)
+    await _reminder_with_the_card(h)
+    retag = sends.retag
+
+    async def finished_meanwhile(app, outbox_id: int, tag: str) -> None:  # type: ignore[no-untyped-def]
+        await h.press(SEKRETARIS, "Teruskan")  # while the card was on its way to him
+        await retag(app, outbox_id, tag)
+
+    monkeypatch.setattr(sends, "retag", finished_meanwhile)
+    await deliver(h.app)
+    await deliver(h.app)
+    assert len([c for c in copies if c[0] == JAFUNG]) == 1
     assert _live(h, copies, JAFUNG) == []

@@ -297,11 +297,7 @@ async def test_what_waits_behind_a_card_reads_it_as_sent(h: Harness) -> None:
     alone and no button of the closed step stays live."""
     await start(h, "370")
     async with h.rt.sessions.begin() as s:
-        si = await s.scalar(
-            select(Outbox.step_instance_id).where(
-                Outbox.chat_id == SEKRETARIS, Outbox.tag == "card"
-            )
-        )
+        si = await step_2(s)
         now = h.clock.now()
         card = {"text": "📋 Langkah 2 (salinan)", "buttons": [[("✅ Setuju", "x")]]}
         enqueue(s, now, JAFUNG, "send_message", card, si, tag="card")
@@ -322,41 +318,6 @@ async def test_what_waits_behind_a_card_reads_it_as_sent(h: Harness) -> None:
     assert "reply_markup" not in closing.params
 
 
-async def test_a_card_sent_again_as_its_step_closes_is_closed_too(h: Harness, monkeypatch) -> None:
-    """A reminder that sends the card again (the person had no live copy of it) is on its
-    way when someone else finishes the step: once it is out, that copy loses its buttons."""
-    from handlers import sends
-
-    await start(h, "370")
-    async with h.rt.sessions.begin() as s:
-        si = await s.scalar(
-            select(Outbox.step_instance_id).where(
-                Outbox.chat_id == SEKRETARIS, Outbox.tag == "card"
-            )
-        )
-        now = h.clock.now()
-        card = {"text": "📋 Langkah 2 (dikirim lagi)", "buttons": [[("✅ Setuju", "x")]]}
-        line = {"text": "⏰ Langkah 2 terlambat 5 menit", "since": now.isoformat(), "card": card}
-        enqueue(s, now, JAFUNG, "remind", line, si, tag="reminder")
-    retag = sends.retag
-
-    async def finished_meanwhile(app, outbox_id: int, tag: str) -> None:
-        await h.press(SEKRETARIS, "Teruskan")  # while the card was on its way to Jafung
-        await retag(app, outbox_id, tag)
-
-    monkeypatch.setattr(sends, "retag", finished_meanwhile)
-    before = len(h.request.calls)
-    await deliver(h.app)
-    calls = [c for c in h.request.calls[before:] if int(c.params.get("chat_id", 0)) == JAFUNG]
-    assert calls[0].method == "sendMessage" and calls[0].params["reply_markup"]
-    async with h.rt.sessions() as s:
-        resent = await s.scalar(
-            select(Outbox.message_id).where(Outbox.chat_id == JAFUNG, Outbox.method == "remind")
-        )
-    last = [c for c in calls if c.params.get("message_id") == resent][-1]
-    assert last.method.startswith("editMessage") and "reply_markup" not in last.params
-
-
 async def test_a_database_error_in_one_closing_sends_nothing_twice(h: Harness, monkeypatch) -> None:
     """A closing row that cannot read the database is tried again later; the message that
     went out in the same pass is recorded, not sent again when its claim runs out."""
@@ -366,11 +327,7 @@ async def test_a_database_error_in_one_closing_sends_nothing_twice(h: Harness, m
 
     await start(h, "370")
     async with h.rt.sessions.begin() as s:
-        si = await s.scalar(
-            select(Outbox.step_instance_id).where(
-                Outbox.chat_id == SEKRETARIS, Outbox.tag == "card"
-            )
-        )
+        si = await step_2(s)
         now = h.clock.now()
         enqueue(s, now, JAFUNG, "send_message", {"text": "Berkas sudah lengkap."})
         enqueue(s, now, SEKRETARIS, "close_task", {"text": "📋 Langkah 2 ✅ Selesai"}, si)
@@ -409,3 +366,10 @@ async def test_a_reply_waits_behind_an_older_message_being_retried(h: Harness) -
     await deliver(h.app)
     texts = h.sent(SEKRETARIS)
     assert texts[0] == "Pesan lebih dulu." and "Pesan Bapak/Ibu" in texts[1]
+
+
+async def step_2(s) -> int:  # type: ignore[no-untyped-def]
+    """The step the Sekretaris holds once a process started: its card is in her chat."""
+    return await s.scalar(
+        select(Outbox.step_instance_id).where(Outbox.chat_id == SEKRETARIS, Outbox.tag == "card")
+    )
