@@ -373,3 +373,33 @@ async def step_2(s) -> int:  # type: ignore[no-untyped-def]
     return await s.scalar(
         select(Outbox.step_instance_id).where(Outbox.chat_id == SEKRETARIS, Outbox.tag == "card")
     )
+
+
+async def test_a_slow_send_does_not_leave_the_others_of_its_pass_unrecorded(
+    tmp_path, monkeypatch
+) -> None:
+    """Another bot process takes over a row whose claim ran out. A message that went out in
+    a pass with one slow send (a large file, a paced closing) is recorded while the slow one
+    goes on, so its claim never runs out unrecorded and nobody gets it twice."""
+    from handlers import sends
+
+    async with Harness(tmp_path, outbox_lease_seconds=1.5) as h:
+        await register(h)
+        async with h.rt.sessions.begin() as s:
+            enqueue(s, h.clock.now(), JAFUNG, "send_message", {"text": "Berkas sudah lengkap."})
+            enqueue(s, h.clock.now(), KADIS, "send_message", {"text": "Pesan yang lambat."})
+        send_text, taken = sends.send_text, []
+
+        async def slow_to_the_kadis(app, row):  # type: ignore[no-untyped-def]
+            if row.chat_id == KADIS:
+                await asyncio.sleep(1.0)  # longer than a third of the lease
+                h.clock.advance(seconds=2)  # the claims of this pass have run out by now
+                taken.extend(row.id for run in await _claim(h.rt) for row in run)
+            return await send_text(app, row)
+
+        monkeypatch.setattr(sends, "send_text", slow_to_the_kadis)
+        await deliver(h.app)
+        async with h.rt.sessions() as s:
+            jafung = await s.scalar(select(Outbox.id).where(Outbox.chat_id == JAFUNG))
+        assert jafung not in taken
+        assert h.sent(JAFUNG).count("Berkas sudah lengkap.") == 1
