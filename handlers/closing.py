@@ -13,6 +13,7 @@ from telegram.ext import Application
 from bot.bounds import MAX_TEXT, fit
 from bot.runtime import Runtime
 from handlers.common import markup_dict
+from handlers.recording import unrecorded
 from storage.models import Inbox, Outbox
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,8 @@ async def close_orphans(app: Application, chat_id: int, sent_id: int) -> None:
             )
         )
         known |= set(await session.scalars(_their_messages(chat_id, low, sent_id)))
+    # Sent and not recorded yet (replies held a moment to be recorded with other work).
+    known |= {message_id for row, message_id in unrecorded(app).values() if row.chat_id == chat_id}
     failed: TelegramError | None = None
     for message_id in range(sent_id - 1, low - 1, -1):
         if message_id in known:

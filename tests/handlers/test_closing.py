@@ -8,11 +8,13 @@ import os
 from datetime import date
 
 import pytest
+from sqlalchemy import select
 
 from bot.people import add_person, find_actor
 from bot.services import reports, standins
 from bot.services.outgoing import enqueue
 from handlers.outbox import deliver
+from storage.models import Outbox
 from tests.handlers.harness import Harness
 from tests.handlers.test_delivery import step_2
 from tests.handlers.test_flow import JAFUNG, SEKRETARIS, register, start
@@ -176,3 +178,22 @@ async def test_a_card_sent_again_as_its_step_closes_is_closed_too(h, monkeypatch
     await deliver(h.app)
     assert len([c for c in copies if c[0] == JAFUNG]) == 1
     assert _live(h, copies, JAFUNG) == []
+
+
+async def test_the_twin_search_spares_a_reply_sent_and_not_yet_recorded(h) -> None:
+    """Looking for the unrecorded twin of a re-sent card, the bot leaves alone the reply it
+    has just sent and holds a moment to record with other work: its buttons are live."""
+    from types import SimpleNamespace
+
+    from handlers.closing import close_orphans
+    from handlers.recording import unrecorded
+
+    await start(h, "370")
+    async with h.rt.sessions() as s:
+        newest = await s.scalar(select(Outbox.message_id).order_by(Outbox.message_id.desc()))
+    held = newest + 1  # the reply, sent, its record held
+    unrecorded(h.app)[10**9] = (SimpleNamespace(chat_id=SEKRETARIS), held)
+    before = len(h.request.calls)
+    await close_orphans(h.app, SEKRETARIS, held + 1)  # a card re-sent just after it
+    edited = [c.params["message_id"] for c in h.request.calls[before:]]
+    assert edited and held not in edited
