@@ -51,6 +51,7 @@ RUN = 20  # rows of one chat per pass, unpaced (`_run_length`)
 # Rows that read what was sent before them (the card a reminder replies to, the copies a
 # closing edits): they start a run, so the rows ahead of them are recorded by then.
 READS_SENT = ("remind", "close_task", "close_prompts")
+FILES = ("send_document", "send_record", "send_photo", "send_voice")  # sends that may be slow
 BULK_TAGS = ("digest", "reminder", "escalation")  # paced after anything interactive
 BULK_BATCH = 60  # bulk rows per pass: about two seconds at Telegram's 30 messages/s
 _bulk = Outbox.tag.in_(BULK_TAGS)
@@ -177,9 +178,16 @@ async def _send_run(
     app: Application, run: list[Outbox]
 ) -> tuple[list[tuple[Outbox, Outcome]], list[Outbox]]:
     """A chat's claimed rows in order; after one not sent (failed, or taken over) the rest
-    are handed back: nothing goes out ahead of a message still waiting."""
+    are handed back: nothing goes out ahead of a message still waiting. Before a file
+    (rendered, uploaded: it may take longer than the lease) what went out is recorded, so
+    its claim cannot run out unrecorded meanwhile (another process would send it again);
+    the rows returned as done are those not recorded yet."""
     done: list[tuple[Outbox, Outcome]] = []
     for i, row in enumerate(run):
+        if done and row.method in FILES:
+            with contextlib.suppress(*outage.DATABASE_DOWN):  # held: `not_recorded`
+                await record_all(app, done)
+            done = []
         try:
             outcome = await _send(app, row)
         except outage.DATABASE_DOWN:
@@ -270,7 +278,7 @@ async def deliver_now(app: Application, rows: list[Outbox]) -> None:
     handed to the sender, which retries in order: nothing goes out ahead of a message
     still waiting."""
     done, rest = await _send_run(app, rows)
-    if len(done) < len(rows) or any(out.error is not None for _, out in done):
+    if rest or any(out.error is not None for _, out in done):
         await record_all(app, done, release=rest)
     else:
         await hold_sent(app, done)

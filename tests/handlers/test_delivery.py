@@ -403,3 +403,33 @@ async def test_a_slow_send_does_not_leave_the_others_of_its_pass_unrecorded(
             jafung = await s.scalar(select(Outbox.id).where(Outbox.chat_id == JAFUNG))
         assert jafung not in taken
         assert h.sent(JAFUNG).count("Berkas sudah lengkap.") == 1
+
+
+async def test_what_went_out_before_a_slow_file_is_recorded_before_the_file(
+    tmp_path, monkeypatch
+) -> None:
+    """'Proses selesai', then the final document to the same person: while the file is
+    being uploaded (longer than the claim lasts), another bot process looking for work
+    does not take the message that already went out, so nobody gets it twice."""
+    from handlers import sends
+
+    async with Harness(tmp_path, outbox_lease_seconds=2) as h:
+        await register(h)
+        async with h.rt.sessions.begin() as s:
+            now = h.clock.now()
+            enqueue(s, now, JAFUNG, "send_message", {"text": "🎉 Proses selesai."})
+            document = {"file_id": "f-final", "caption": "📄 Dokumen final", "path": "x.pdf"}
+            enqueue(s, now, JAFUNG, "send_document", document)
+        send_document, taken = sends.send_document, []
+
+        async def slow_upload(app, row):  # type: ignore[no-untyped-def]
+            h.clock.advance(seconds=3)  # the upload outlasts the claims of this pass
+            taken.extend(row.id for run in await _claim(h.rt) for row in run)
+            return await send_document(app, row)
+
+        monkeypatch.setattr(sends, "send_document", slow_upload)
+        await deliver(h.app)
+        async with h.rt.sessions() as s:
+            message = await s.scalar(select(Outbox.id).where(Outbox.method == "send_message"))
+        assert message not in taken  # (the file itself is kept by its sender meanwhile)
+        assert h.sent(JAFUNG).count("🎉 Proses selesai.") == 1
