@@ -51,6 +51,7 @@ RUN = 20  # rows of one chat per pass, unpaced (`_run_length`)
 # Rows that read what was sent before them (the card a reminder replies to, the copies a
 # closing edits): they start a run, so the rows ahead of them are recorded by then.
 READS_SENT = ("remind", "close_task", "close_prompts")
+RECORD_EVERY = 0.5  # seconds: how long a slow pass keeps the sends that finished unrecorded
 FILES = ("send_document", "send_record", "send_photo", "send_voice")  # sends that may be slow
 BULK_TAGS = ("digest", "reminder", "escalation")  # paced after anything interactive
 BULK_BATCH = 60  # bulk rows per pass: about two seconds at Telegram's 30 messages/s
@@ -138,30 +139,24 @@ async def _record_first(
 async def _send_pass(
     app: Application, runs: list[list[Outbox]]
 ) -> tuple[list[tuple[Outbox, Outcome]], list[Outbox]]:
-    """Every chat's run at once; what was sent, and the claimed rows handed back. A pass
-    slower than a third of the lease (a file upload, a paced closing of many copies)
-    records the runs finished by then at once: their claims must not run out unrecorded
-    while the slow ones go on (another process would take them over and send them again)."""
+    """Every chat's run at once; what was sent and not recorded yet, and the claimed rows
+    handed back. While a pass lasts (a file upload, a stalled answer, a chat waiting its
+    turn), the runs that finished are recorded every RECORD_EVERY seconds: a message that
+    went out stays unrecorded for that long at most, not until the slowest send ends (a
+    process killed meanwhile would have it sent again; its claim could even run out)."""
     if len(runs) == 1:
         return await _send_run(app, runs[0])
-    tasks = [asyncio.ensure_future(_send_run(app, run)) for run in runs]
-    lease = app.bot_data["rt"].settings.outbox_lease_seconds
-    finished, slow = await asyncio.wait(tasks, timeout=lease / 3)
-    if slow:
-        early = [task.result() for task in finished]
-        with contextlib.suppress(*outage.DATABASE_DOWN):  # held in memory (`not_recorded`)
-            await record_all(
-                app,
-                [pair for done, _ in early for pair in done],
-                [row for _, rest in early for row in rest],
-            )
-        await asyncio.wait(slow)
-        tasks = list(slow)
-    passes = [task.result() for task in tasks]
-    return (
-        [pair for done, _ in passes for pair in done],
-        [row for _, rest in passes for row in rest],
-    )
+    waiting = {asyncio.ensure_future(_send_run(app, run)) for run in runs}
+    while True:
+        finished, waiting = await asyncio.wait(waiting, timeout=RECORD_EVERY)
+        passes = [task.result() for task in finished]
+        done = [pair for run_done, _ in passes for pair in run_done]
+        release = [row for _, rest in passes for row in rest]
+        if not waiting:
+            return done, release
+        if done or release:
+            with contextlib.suppress(*outage.DATABASE_DOWN):  # held: `not_recorded`
+                await record_all(app, done, release)
 
 
 def _run_length(app: Application) -> int:
