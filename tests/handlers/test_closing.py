@@ -8,7 +8,7 @@ import os
 from datetime import date
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.people import add_person, find_actor
 from bot.services import reports, standins
@@ -192,7 +192,7 @@ async def test_the_twin_search_spares_a_reply_sent_and_not_yet_recorded(h) -> No
 
     await start(h, "370")
     async with h.rt.sessions() as s:
-        newest = await s.scalar(select(Outbox.message_id).order_by(Outbox.message_id.desc()))
+        newest = await s.scalar(select(func.max(Outbox.message_id)))
     held = newest + 1  # the reply, sent, its record held
     unrecorded(h.app)[10**9] = (SimpleNamespace(chat_id=SEKRETARIS), held)
     before = len(h.request.calls)
