@@ -123,13 +123,16 @@ async def _own_rows(
     ]
     others = len(extra) + len(replies) < len(written)
     mine = [*replies, *extra]
-    if not mine:
-        return [], others
+    # Edits change messages already there (the pressed card shows its outcome at once);
+    # only new messages keep their place in the chat behind an older one still waiting.
+    new = [row for row in mine if row.method != "edit_message"]
+    if not new:
+        return mine, others
     await queued.write(session)
-    params = {"chat": chat.id, "first": min(row.id for row in mine)}  # type: ignore[union-attr]
+    params = {"chat": chat.id, "first": min(row.id for row in new)}  # type: ignore[union-attr]
     if await session.scalar(_OLDER_PENDING, params) is not None:
-        await session.execute(recording.RELEASE, {"ids": [row.id for row in mine]})
-        return [], True
+        await session.execute(recording.RELEASE, {"ids": [row.id for row in new]})
+        return [row for row in mine if row not in new], True
     return mine, others
 
 
