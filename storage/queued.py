@@ -20,7 +20,10 @@ from storage.models import Outbox
 _KEY = "outbox_unwritten"
 _T = Outbox.__table__
 _COLUMNS = [c.key for c in _T.columns if c.key != "id"]
-_INSERT = insert(_T).returning(_T.c.id, sort_by_parameter_order=True)
+# One multi-row INSERT: the ids come back in any order, but are given out in the order of
+# the rows (SQLite's rowid, PostgreSQL's sequence within one statement), so sorted they
+# match. (`sort_by_parameter_order` made SQLAlchemy insert one row per statement.)
+_INSERT = insert(_T).returning(_T.c.id)
 
 
 def add(session: AsyncSession | Session, row: Outbox) -> None:
@@ -32,7 +35,7 @@ def _write(session: Session) -> None:
     if not rows:
         return
     params = [{key: getattr(row, key) for key in _COLUMNS} for row in rows]
-    ids = session.connection().execute(_INSERT, params).scalars().all()
+    ids = sorted(session.connection().execute(_INSERT, params).scalars().all())
     for row, row_id in zip(rows, ids, strict=True):
         row.id = row_id
 
