@@ -6,13 +6,12 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from sqlalchemy.exc import DBAPIError
 from telegram import Update
 from telegram.error import TelegramError
 
 from bot import texts
 from bot.services import routing
-from handlers import inbox
+from handlers import inbox, outage
 from handlers.common import CALLBACK_PREFIX, BotContext
 from handlers.respond import act, say
 
@@ -48,7 +47,7 @@ async def on_other(update: Update, context: BotContext) -> None:
 async def on_error(update: object, context: BotContext) -> None:
     """Anything unexpected: log it (the token is redacted) and tell the person, politely.
     A database outage is not told as an error: the update is handled again once it is back."""
-    if isinstance(context.error, (DBAPIError, OSError)):  # logged once per outage
+    if isinstance(context.error, outage.DATABASE_DOWN):  # logged once per outage
         inbox.retry_later(context.error)
         return
     log.error("error while handling an update", exc_info=context.error)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 
-from sqlalchemy.exc import DBAPIError
 from telegram import InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot, TypeHandler
@@ -14,7 +13,7 @@ from bot.bounds import MAX_BUTTON, one_line
 from bot.people import Actor, add_person, find_actor
 from bot.runtime import Runtime
 from bot.services.common import Buttons
-from handlers import inbox
+from handlers import inbox, outage
 
 CALLBACK_PREFIX = "t:"  # callback_data = "t:" + opaque token (<= 64 bytes)
 
@@ -64,7 +63,7 @@ async def identify(update: object, context: BotContext) -> None:
         actor = _preloaded(user.id, rt.settings.admin_ids)
         if actor is inbox.NOT_LOADED:
             actor = await _find(rt, user, now)
-    except (DBAPIError, OSError) as exc:  # not "a stranger": the database is away; later
+    except outage.DATABASE_DOWN as exc:  # not "a stranger": the database is away; later
         inbox.retry_later(exc)
         raise ApplicationHandlerStop from None
     context.actor = actor

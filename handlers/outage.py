@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-# What an unreachable (or restarting) database raises: refused or cut connections, time-outs.
-DATABASE_DOWN = (DBAPIError, OSError)
+# What an unreachable (or restarting) database raises: refused or cut connections, time-outs
+# (the pool's too: every connection busy waiting for a database that does not answer).
+DATABASE_DOWN = (DBAPIError, OSError, PoolTimeout)
 
 log = logging.getLogger("bot.outage")
 

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from sqlalchemy import bindparam, case, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application
@@ -34,6 +34,7 @@ from handlers import outage, pacing, sends
 from handlers.closing import close_orphans, close_prompts, close_task, edit
 from handlers.record_delivery import send_made
 from handlers.recording import (
+    INTERNAL,
     RELEASE,
     Outcome,
     hold_sent,
@@ -188,6 +189,9 @@ async def _send_run(
         except outage.DATABASE_DOWN:
             # Its claim could not be checked: handed back untried, with the rest; what went
             # out before it is still recorded (the other chats' runs go on).
+            return done, run[i:]
+        except Exception:  # never lose the records of what this pass sent (a bug of ours)
+            log.exception("outbox %s (%s): its send failed", row.id, row.method)
             return done, run[i:]
         if outcome is not None:
             done.append((row, outcome))
@@ -413,10 +417,13 @@ async def _attempt(app: Application, row: Outbox) -> Outcome:
         retry_in, error = min(2.0 ** (row.attempts + 1), 300.0), f"{type(exc).__name__}: {exc}"
     except TelegramError as exc:
         retry_in, error = min(2.0 ** (row.attempts + 1), 300.0), f"{type(exc).__name__}: {exc}"
-    except DBAPIError as exc:  # a closing or a reminder reads the database: try it again
+    except SQLAlchemyError as exc:  # a closing or a reminder reads the database: again
         retry_in, error = min(2.0 ** (row.attempts + 1), 300.0), f"database: {exc}"
     except (OSError, ValueError) as exc:
         permanent, error = True, f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # our own bug in preparing this row: it alone fails, reported
+        log.exception("outbox %s (%s): could not be prepared", row.id, row.method)
+        permanent, bug, error = True, True, f"{INTERNAL}{type(exc).__name__}: {exc}"
     return Outcome(message_id, error, retry_in, permanent, bug)
 
 

@@ -24,6 +24,7 @@ from storage.models import Outbox, Person
 
 log = logging.getLogger(__name__)
 FLUSH_AFTER = 0.2  # seconds a sent reply waits at most to be recorded with other work
+INTERNAL = "internal: "  # an error of ours in preparing a row (not Telegram's refusal)
 HOLD_MARGIN = 2.0  # seconds of claim a held record keeps at least (the pump writes it in 1 s)
 
 _T = Outbox.__table__
@@ -197,7 +198,8 @@ async def _record_failure(
         values |= {"status": "failed", "last_error": error}
         log.error("outbox %s (%s) to %s refused: %s", row.id, row.method, row.chat_id, error)
         if not row.payload.get("alert"):
-            alert = {"text": texts.send_refused(row.chat_id, error), "alert": True}
+            said = texts.send_failed if error.startswith(INTERNAL) else texts.send_refused
+            alert = {"text": said(row.chat_id, error.removeprefix(INTERNAL)), "alert": True}
             for admin in rt.settings.admin_ids:
                 enqueue(session, now, admin, "send_message", alert)
     elif out.permanent:

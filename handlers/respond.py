@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 from telegram import Update
@@ -27,7 +26,7 @@ from bot.bounds import MAX_TEXT, fit
 from bot.people import PeopleError
 from bot.services.common import Reply, ServiceError
 from bot.services.outgoing import UNORDERED, enqueue
-from handlers import inbox, recording
+from handlers import inbox, outage, recording
 from handlers.common import BotContext
 from handlers.outbox import deliver, deliver_now
 from storage import queued
@@ -35,7 +34,7 @@ from storage.models import Outbox
 
 log = logging.getLogger(__name__)
 
-DATABASE_DOWN = (DBAPIError, OSError)  # wait and handle the update again, say nothing wrong
+DATABASE_DOWN = outage.DATABASE_DOWN  # wait and handle the update again, say nothing wrong
 
 # Is an older message to this chat still waiting? (built once: every action asks)
 _OLDER_PENDING = (

@@ -140,6 +140,14 @@ def send_refused(chat_id: int, error: str) -> str:
     )
 
 
+def send_failed(chat_id: int, error: str) -> str:
+    return (
+        f"⚠️ Bot gagal menyiapkan pesan ke chat {chat_id}: {error}\n"
+        "Ini kesalahan pada bot, bukan pada penerima. Pesan lain tetap terkirim, dan penerima "
+        "tetap dapat membuka tugasnya dengan /tugas. Mohon teruskan pesan ini kepada tim IT."
+    )
+
+
 COMMANDS = [
     ("tugas", "Tugas saya yang masih terbuka"),
     ("status", "Status proses SOP"),

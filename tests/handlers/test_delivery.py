@@ -238,11 +238,24 @@ async def test_a_refused_press_is_handled_once_not_again_after_the_lease(h: Harn
     assert h.answers() == []  # a repeat is silent, refused or not
 
 
-async def test_a_press_while_the_database_is_away_takes_effect_once_it_is_back(
-    h: Harness, monkeypatch
-) -> None:
+def _refused() -> Exception:
     from sqlalchemy.exc import OperationalError
 
+    return OperationalError("SELECT 1", {}, OSError("connection refused"))
+
+
+def _pool_timed_out() -> Exception:
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    return PoolTimeout("QueuePool limit of size 20 overflow 20 reached")
+
+
+@pytest.mark.parametrize("failure", [_refused, _pool_timed_out])
+async def test_a_press_while_the_database_is_away_takes_effect_once_it_is_back(
+    h: Harness, monkeypatch, failure
+) -> None:
+    """Nothing said wrong while the database does not answer (a refused connection, or
+    every pooled connection stuck waiting for it); the press counts once it is back."""
     import handlers.common
 
     await start(h, "370")
@@ -250,7 +263,7 @@ async def test_a_press_while_the_database_is_away_takes_effect_once_it_is_back(
     real = handlers.common.find_actor
 
     async def down(*args, **kwargs):  # type: ignore[no-untyped-def]
-        raise OperationalError("SELECT 1", {}, OSError("connection refused"))
+        raise failure()
 
     monkeypatch.setattr(handlers.common, "find_actor", down)
     monkeypatch.setattr(inbox, "PRELOAD", 0)  # the sender is looked up when handled
@@ -433,3 +446,36 @@ async def test_what_went_out_before_a_slow_file_is_recorded_before_the_file(
             message = await s.scalar(select(Outbox.id).where(Outbox.method == "send_message"))
         assert message not in taken  # (the file itself is kept by its sender meanwhile)
         assert h.sent(JAFUNG).count("🎉 Proses selesai.") == 1
+
+
+async def test_a_bug_in_one_row_fails_it_alone_and_tells_the_admins(
+    h: Harness, monkeypatch
+) -> None:
+    """A closing that our own code cannot prepare (here: an unexpected KeyError) fails on
+    its own and is reported to the admins; the message sent in the same pass is recorded,
+    not sent again when its claim runs out, and the bot keeps sending."""
+    from handlers import closing
+
+    await start(h, "370")
+    async with h.rt.sessions.begin() as s:
+        si = await step_2(s)
+        now = h.clock.now()
+        enqueue(s, now, JAFUNG, "send_message", {"text": "Berkas sudah lengkap."})
+        enqueue(s, now, SEKRETARIS, "close_task", {"text": "📋 Langkah 2 ✅ Selesai"}, si)
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("message_id")
+
+    monkeypatch.setattr(closing, "_open_messages", broken)
+    await deliver(h.app)
+    h.clock.advance(seconds=h.settings.outbox_lease_seconds + 1)
+    await deliver(h.app)
+    assert h.sent(JAFUNG).count("Berkas sudah lengkap.") == 1
+    alert = h.last(1)
+    assert "Bot gagal menyiapkan pesan" in alert and str(SEKRETARIS) in alert
+    assert "Telegram menolak" not in alert
+    async with h.rt.sessions() as s:
+        states = dict((await s.execute(select(Outbox.method, Outbox.status))).all())
+    assert states["close_task"] == "failed"
+    await h.text(JAFUNG, "/tugas")  # the bot goes on as before
+    assert h.last(JAFUNG).startswith("Tidak ada tugas terbuka")
