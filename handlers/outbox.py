@@ -52,6 +52,7 @@ RUN = 20  # rows of one chat per pass, unpaced (`_run_length`)
 # Rows that read what was sent before them (the card a reminder replies to, the copies a
 # closing edits): they start a run, so the rows ahead of them are recorded by then.
 READS_SENT = ("remind", "close_task", "close_prompts")
+CHANGES_SENT = ("close_task", "close_prompts", "edit_message")  # no new message in the chat
 RECORD_EVERY = 0.5  # seconds: how long a slow pass keeps the sends that finished unrecorded
 FILES = ("send_document", "send_record", "send_photo", "send_voice")  # sends that may be slow
 BULK_TAGS = ("digest", "reminder", "escalation")  # paced after anything interactive
@@ -235,6 +236,7 @@ async def _claim(
             if row.method not in UNORDERED:
                 per_chat.setdefault(row.chat_id, []).append(row)
         for chat_rows in per_chat.values():
+            chat_rows = _closings_first(chat_rows)
             run = []
             for row in chat_rows[:run_length]:
                 if row.next_attempt_at > now or (run and row.method in READS_SENT):
@@ -268,6 +270,16 @@ async def _claim(
         if gaps:
             await session.execute(RELEASE, {"ids": gaps})
         return claimed
+
+
+def _closings_first(chat_rows: list[Outbox]) -> list[Outbox]:
+    """A chat's rows in order, but a closing or an edit right behind the chat's digest goes
+    first: it changes messages already there, not the order of new ones, so a card closed
+    meanwhile never stays live while the digest waits its paced turn (or its retry)."""
+    lead = next((i for i, row in enumerate(chat_rows) if row.tag != "digest"), len(chat_rows))
+    if 0 < lead < len(chat_rows) and chat_rows[lead].method in CHANGES_SENT:
+        return [chat_rows[lead], *chat_rows[:lead], *chat_rows[lead + 1 :]]
+    return chat_rows
 
 
 async def deliver_now(app: Application, rows: list[Outbox]) -> None:

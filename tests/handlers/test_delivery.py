@@ -479,3 +479,27 @@ async def test_a_bug_in_one_row_fails_it_alone_and_tells_the_admins(
     assert states["close_task"] == "failed"
     await h.text(JAFUNG, "/tugas")  # the bot goes on as before
     assert h.last(JAFUNG).startswith("Tidak ada tugas terbuka")
+
+
+async def test_a_closing_does_not_wait_behind_the_digest_of_its_chat(h: Harness) -> None:
+    """The morning digest to the Sekretaris is being retried (a 5xx) when her step is
+    closed: her card is closed at once, the digest follows when its retry is due."""
+    await start(h, "370")
+    async with h.rt.sessions.begin() as s:
+        si = await step_2(s)
+        now = h.clock.now()
+        enqueue(s, now, SEKRETARIS, "send_message", {"text": "☀️ Ringkasan pagi"}, tag="digest")
+    error_500 = {"ok": False, "error_code": 500, "description": "Internal Server Error"}
+    h.request.fail_next += [("sendMessage", 500, error_500)]
+    await deliver(h.app)
+    assert "☀️ Ringkasan pagi" not in h.sent(SEKRETARIS)
+    async with h.rt.sessions.begin() as s:
+        enqueue(s, h.clock.now(), SEKRETARIS, "close_task", {"text": "📋 Langkah 2 ✅ Selesai"}, si)
+    h.clear()
+    await deliver(h.app)
+    edits = [c for c in h.request.calls if c.method.startswith("editMessage")]
+    assert edits and "Langkah 2 ✅ Selesai" in edits[-1].params.get("text", "")
+    assert h.sent(SEKRETARIS) == []  # the digest still waits for its retry
+    h.clock.advance(seconds=5)
+    await deliver(h.app)
+    assert h.sent(SEKRETARIS) == ["☀️ Ringkasan pagi"]
