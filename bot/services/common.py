@@ -240,26 +240,22 @@ async def already_done_message(session: AsyncSession, si: StepInstance, tz: str)
 
 
 async def open_steps(
-    session: AsyncSession, actor: Actor, now: datetime | None = None
+    session: AsyncSession, actor: Actor, now: datetime | None = None, for_cards: bool = False
 ) -> list[tuple[StepInstance, Process]]:
     """The open steps this person may act on now (a claim, a disposisi to named people and
-    a Plh/Plt hand-over narrow who that is)."""
-    rows = (await session.execute(_OPEN_STEPS, {"roles": list(actor.roles)})).all()
+    a Plh/Plt hand-over narrow who that is).
+
+    `for_cards`: a copy of their cards is queued next (/tugas, a free text). On PostgreSQL
+    the steps are then share-locked to the end of this transaction: a step's closing locks
+    it first (`notices.close_cards`), so it either waits for this transaction and then sees
+    the copies it queued, or it committed first and the step is not returned (the lock
+    re-reads `finished_at`). SQLite has one writer at a time, and an action's transaction
+    writes first (`inbox.mark_handled`): nothing closes meanwhile."""
+    stmt = _OPEN_STEPS_SHARED if for_cards and locks_rows(session) else _OPEN_STEPS
+    rows = (await session.execute(stmt, {"roles": list(actor.roles)})).all()
     now = now or datetime.now(UTC)
     away = await _away_roles(session, actor) if rows else set()
     return [(si, p) for si, p in rows if await _is_for(session, actor, si, now, away)]
-
-
-async def still_open(session: AsyncSession, ids: list[int]) -> set[int]:
-    """Of these steps, those still open, before a copy of their cards is queued for one
-    (/tugas, a free text). On PostgreSQL they are share-locked to the end of this
-    transaction: a step's closing locks it first (`notices.close_cards`), so it either
-    waits for this transaction and then sees the copies it queued, or it committed first
-    and the step is not returned. SQLite has one writer at a time, and an action's
-    transaction writes first (`inbox.mark_handled`): nothing closes meanwhile."""
-    if not ids or not locks_rows(session):
-        return set(ids)
-    return set(await session.scalars(_STILL_OPEN, {"ids": ids}))
 
 
 def locks_rows(session: AsyncSession) -> bool:
@@ -267,13 +263,6 @@ def locks_rows(session: AsyncSession) -> bool:
     return session.bind is not None and session.bind.dialect.name == "postgresql"
 
 
-_STILL_OPEN = (
-    select(StepInstance.id)
-    .where(
-        StepInstance.id.in_(bindparam("ids", expanding=True)), StepInstance.finished_at.is_(None)
-    )
-    .with_for_update(read=True)
-)
 _OPEN_STEPS = (  # /tugas and every press: built once
     select(StepInstance, Process)
     .join(Process, Process.id == StepInstance.process_id)
@@ -283,6 +272,7 @@ _OPEN_STEPS = (  # /tugas and every press: built once
     )
     .order_by(StepInstance.id)
 )
+_OPEN_STEPS_SHARED = _OPEN_STEPS.with_for_update(read=True, of=StepInstance)
 
 
 async def _away_roles(session: AsyncSession, actor: Actor) -> set[str]:

@@ -76,7 +76,7 @@ async def settle_unsent(session: AsyncSession, waiting: list, text: str) -> set[
                 continue
             values = {"method": "send_message", "tag": "card"}
             values["payload"] = {"text": text, "buttons": None, "uncertain": True}
-        await session.execute(_REWRITE, {"row_id": r.id, **values})
+        await session.execute(_REWRITE.values(**values), {"row_id": r.id})
     if not drop:
         return set()
     return set((await session.execute(_DROP, {"ids": drop})).scalars())

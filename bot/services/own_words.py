@@ -21,7 +21,6 @@ from bot.services.common import (
     open_steps,
     set_prompt,
     sop_of,
-    still_open,
 )
 from bot.services.views import buttons_for, step_tokens, task_view
 from storage.models import PendingPrompt, StepInstance
@@ -35,8 +34,8 @@ async def free_text(
     """A text nobody asked for. With exactly one open task, answer with that task's card
     and buttons plus 📝 Jadikan catatan (keep the words as the note of the next press)."""
     text = clean_note(text)
-    steps = await open_steps(session, actor)
-    if len(steps) != 1 or not text or not await still_open(session, [steps[0][0].id]):
+    steps = await open_steps(session, actor, for_cards=True)
+    if len(steps) != 1 or not text:
         raise ServiceError(texts.NO_PROMPT_TEXT)
     si, process = steps[0]
     sop = sop_of(rt, process)

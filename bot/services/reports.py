@@ -24,10 +24,7 @@ async def queue_open_tasks(
     rt: Runtime, session: AsyncSession, now: datetime, actor: Actor
 ) -> svc.Reply:
     """/tugas: send every open task of this person again, with its buttons."""
-    rows = await svc.open_steps(session, actor)
-    if rows:  # none closing meanwhile (PostgreSQL; see `still_open`)
-        open_ids = await svc.still_open(session, [si.id for si, _ in rows])
-        rows = [(si, p) for si, p in rows if si.id in open_ids]
+    rows = await svc.open_steps(session, actor, for_cards=True)
     if not rows:
         return svc.Reply("Tidak ada tugas terbuka untuk Bapak/Ibu saat ini. 👍")
     chat = actor.person.telegram_id

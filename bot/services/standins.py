@@ -316,7 +316,7 @@ async def _hand_over(
                 Process.status == RUNNING,
             )
             .order_by(StepInstance.id)
-            .with_for_update(read=True, of=StepInstance)  # see `common.still_open`
+            .with_for_update(read=True, of=StepInstance)  # see `common.open_steps`
         )
     ).all()
     before = {si.id: await recipients(session, si, now) for si, _ in steps}
