@@ -16,7 +16,6 @@ so a card re-sent after such an uncertain attempt closes the copy nobody recorde
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -110,8 +109,7 @@ async def deliver(app: Application) -> int:
                 runs = await _claim(rt, _run_length(app), first)
             except BaseException as exc:
                 put_back(app, held)
-                if isinstance(exc, outage.DATABASE_DOWN):
-                    not_recorded(app, done, exc)
+                not_recorded(app, done, exc)  # sent: recorded by a later transaction
                 raise
             if not runs:
                 if app.bot_data.get("outbox_again"):
@@ -157,8 +155,22 @@ async def _send_pass(
         if not waiting:
             return done, release
         if done or release:
-            with contextlib.suppress(*outage.DATABASE_DOWN):  # held: `not_recorded`
-                await record_all(app, done, release)
+            await _record_meanwhile(app, done, release)
+
+
+async def _record_meanwhile(
+    app: Application,
+    done: list[tuple[Outbox, Outcome]],
+    release: list[Outbox] = (),  # type: ignore[assignment]
+) -> None:
+    """Record in the middle of a pass; if that fails, what went out stays held for a later
+    transaction (`not_recorded`) and the pass goes on."""
+    try:
+        await record_all(app, done, release)
+    except outage.DATABASE_DOWN:
+        pass  # the outage tracker says it once
+    except Exception:
+        log.exception("outbox: recording %d sends failed; kept for later", len(done))
 
 
 def _run_length(app: Application) -> int:
@@ -182,8 +194,7 @@ async def _send_run(
     done: list[tuple[Outbox, Outcome]] = []
     for i, row in enumerate(run):
         if done and row.method in FILES:
-            with contextlib.suppress(*outage.DATABASE_DOWN):  # held: `not_recorded`
-                await record_all(app, done)
+            await _record_meanwhile(app, done)
             done = []
         try:
             outcome = await _send(app, row)

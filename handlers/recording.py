@@ -7,7 +7,6 @@ the admins."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -68,7 +67,7 @@ async def record_all(
     try:
         async with rt.sessions.begin() as session:
             await record_in(rt, session, rt.clock.now(), done, release)
-    except outage.DATABASE_DOWN as exc:
+    except BaseException as exc:  # whatever failed, what went out is recorded later
         not_recorded(app, done, exc)
         raise
 
@@ -90,11 +89,12 @@ async def record_in(
 
 
 def not_recorded(app: Application, done: list[tuple[Outbox, Outcome]], exc: BaseException) -> None:
-    """The transaction that was to record `done` failed with the database away."""
+    """The transaction that was to record `done` failed (the database away, mostly)."""
     for row, out in done:
         if out.error is None:  # Telegram took it: record it once the database is back
             unrecorded(app)[row.id] = (row, out.message_id)
-        outage.of(app).held_send(row.id, exc)
+        if isinstance(exc, outage.DATABASE_DOWN):
+            outage.of(app).held_send(row.id, exc)
 
 
 async def _write_sent(
@@ -157,8 +157,12 @@ def _flush_soon(app: Application) -> None:
 
 
 async def _flush(app: Application) -> None:
-    with contextlib.suppress(*outage.DATABASE_DOWN):  # held on; the next tick records them
+    try:
         await record_unrecorded(app)
+    except outage.DATABASE_DOWN:
+        pass  # held on; the next tick records them
+    except Exception:  # held on too (`record_all`): a bug must not end the recording
+        log.exception("recording the held sends failed; kept for the next transaction")
 
 
 async def write_held(session: AsyncSession, app: Application, now: datetime) -> list:

@@ -503,3 +503,35 @@ async def test_a_closing_does_not_wait_behind_the_digest_of_its_chat(h: Harness)
     h.clock.advance(seconds=5)
     await deliver(h.app)
     assert h.sent(SEKRETARIS) == ["☀️ Ringkasan pagi"]
+
+
+async def test_sends_whose_record_failed_unexpectedly_are_not_sent_again(
+    h: Harness, monkeypatch
+) -> None:
+    """The transaction recording a pass fails with something that is not an outage (a bug,
+    a pool in trouble): what went out is kept and recorded later, never sent again when
+    its claim runs out."""
+    import handlers.outbox
+
+    async with h.rt.sessions.begin() as s:
+        now = h.clock.now()
+        enqueue(s, now, JAFUNG, "send_message", {"text": "Berkas sudah lengkap."})
+        enqueue(s, now, SEKRETARIS, "send_message", {"text": "Mohon dicek."})
+    real, calls = handlers.outbox.record_in, []
+
+    async def fails_once(rt: Any, session: Any, now: Any, done: list, *rest: Any) -> None:
+        if done:
+            calls.append(1)
+            if len(calls) == 1:  # the pass's records, written with the next claim
+                raise RuntimeError("unexpected")
+        await real(rt, session, now, done, *rest)
+
+    monkeypatch.setattr(handlers.outbox, "record_in", fails_once)
+    with pytest.raises(RuntimeError):
+        await deliver(h.app)
+    h.clock.advance(seconds=h.settings.outbox_lease_seconds + 1)
+    await deliver(h.app)
+    assert h.sent(JAFUNG) == ["Berkas sudah lengkap."] and h.sent(SEKRETARIS) == ["Mohon dicek."]
+    async with h.rt.sessions() as s:
+        left = await s.scalar(select(Outbox.id).where(Outbox.status == "pending"))
+    assert left is None
