@@ -5,6 +5,7 @@ through the outbox like every other message."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 
@@ -16,6 +17,7 @@ from bot.services import record_files, records, rekap
 from bot.services.common import ServiceError, add_token
 from bot.services.outgoing import enqueue
 from bot.texts import records as t
+from handlers import outage
 from handlers.common import BotContext, markup
 from handlers.respond import act, say
 
@@ -95,13 +97,21 @@ async def say_status(update: Update, context: BotContext, process_id: int, text:
     async with rt.sessions.begin() as session:
         token = await add_token(session, rt.clock.now(), "riwayat", arg=str(process_id))
     buttons = [[(t.RIWAYAT_BUTTON, token)]]
+    payload = {"text": text, "buttons": buttons}
     try:
-        await message.reply_text(fit(text, MAX_TEXT), reply_markup=markup(buttons))
+        sent = await message.reply_text(fit(text, MAX_TEXT), reply_markup=markup(buttons))
     except (NetworkError, RetryAfter) as exc:  # as `say`: the outbox delivers it
         log.info("direct reply failed, queued instead: %s", exc)
         async with rt.sessions.begin() as session:
-            payload = {"text": text, "buttons": buttons}
             enqueue(session, rt.clock.now(), message.chat_id, "send_message", payload)
+        return
+    # Recorded like every message with buttons, or the search for a re-sent card's twin
+    # (`close_orphans`) would take it for one and remove its button.
+    with contextlib.suppress(*outage.DATABASE_DOWN):  # the button itself works either way
+        async with rt.sessions.begin() as session:
+            now = rt.clock.now()
+            row = enqueue(session, now, message.chat_id, "send_message", payload)
+            row.status, row.sent_at, row.message_id = "sent", now, sent.message_id
 
 
 COMMANDS = {"riwayat": cmd_riwayat, "rekap": cmd_rekap, "arsip": cmd_arsip}

@@ -199,3 +199,20 @@ async def test_the_twin_search_spares_a_reply_sent_and_not_yet_recorded(h) -> No
     await close_orphans(h.app, SEKRETARIS, held + 1)  # a card re-sent just after it
     edited = [c.params["message_id"] for c in h.request.calls[before:]]
     assert edited and held not in edited
+
+
+async def test_the_twin_search_spares_the_status_card(h) -> None:
+    """/status answers at once with a 📄 Riwayat button; a card re-sent just after it (its
+    twin searched for) leaves that button live."""
+    from handlers.closing import close_orphans
+
+    await start(h, "370")
+    async with h.rt.sessions() as s:
+        newest = await s.scalar(select(func.max(Outbox.message_id)))
+    await h.text(SEKRETARIS, "/status 1")
+    status = newest + 1  # the one message sent since
+    assert "Riwayat" in str(h.request.calls[-1].params.get("reply_markup"))
+    before = len(h.request.calls)
+    await close_orphans(h.app, SEKRETARIS, status + 1)  # a card re-sent just after it
+    edited = [c.params["message_id"] for c in h.request.calls[before:]]
+    assert edited and status not in edited
