@@ -28,7 +28,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import Application
 
 from bot.runtime import Runtime
-from bot.services.outgoing import UNORDERED
+from bot.services.outgoing import BULK_TAGS, CHANGES_SENT, READS_SENT, UNORDERED
 from handlers import outage, pacing, sends
 from handlers.closing import close_orphans, close_prompts, close_task, edit
 from handlers.record_delivery import send_made
@@ -48,13 +48,8 @@ from storage.models import Outbox
 log = logging.getLogger(__name__)
 BATCH = 200
 RUN = 20  # rows of one chat per pass, unpaced (`_run_length`)
-# Rows that read what was sent before them (the card a reminder replies to, the copies a
-# closing edits): they start a run, so the rows ahead of them are recorded by then.
-READS_SENT = ("remind", "close_task", "close_prompts")
-CHANGES_SENT = ("close_task", "close_prompts", "edit_message")  # no new message in the chat
 RECORD_EVERY = 0.5  # seconds: how long a slow pass keeps the sends that finished unrecorded
 FILES = ("send_document", "send_record", "send_photo", "send_voice")  # sends that may be slow
-BULK_TAGS = ("digest", "reminder", "escalation")  # paced after anything interactive
 BULK_BATCH = 60  # bulk rows per pass: about two seconds at Telegram's 30 messages/s
 _bulk = Outbox.tag.in_(BULK_TAGS)
 
@@ -294,12 +289,17 @@ def _closings_first(chat_rows: list[Outbox]) -> list[Outbox]:
 
 
 async def deliver_now(app: Application, rows: list[Outbox]) -> None:
-    """Send rows this process claimed when it wrote them (replies to the person who acted),
-    right after their transaction committed; if it dies first, the lease hands them over.
-    Recorded together, with other work (`hold_sent`). After a failed send the rest are
-    handed to the sender, which retries in order: nothing goes out ahead of a message
-    still waiting."""
-    done, rest = await _send_run(app, rows)
+    """Send rows this process claimed when it wrote them (what an action queued), right
+    after their transaction committed, each chat's in order, the chats side by side; if it
+    dies first, the lease hands them over. Recorded together, with other work
+    (`hold_sent`). After a failed send the chat's rest are handed to the sender, which
+    retries in order: nothing goes out ahead of a message still waiting."""
+    if not rows:
+        return
+    runs: dict[int, list[Outbox]] = {}
+    for row in rows:
+        runs.setdefault(row.chat_id, []).append(row)
+    done, rest = await _send_pass(app, list(runs.values()))
     if rest or any(out.error is not None for _, out in done):
         await record_all(app, done, release=rest)
     else:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 from telegram import Update
@@ -25,7 +25,7 @@ from bot import texts
 from bot.bounds import MAX_TEXT, fit
 from bot.people import PeopleError
 from bot.services.common import Reply, ServiceError
-from bot.services.outgoing import UNORDERED, enqueue
+from bot.services.outgoing import enqueue
 from handlers import inbox, outage, recording
 from handlers.common import BotContext
 from handlers.outbox import deliver, deliver_now
@@ -36,15 +36,16 @@ log = logging.getLogger(__name__)
 
 DATABASE_DOWN = outage.DATABASE_DOWN  # wait and handle the update again, say nothing wrong
 
-# Is an older message to this chat still waiting? (built once: every action asks)
+# Is an older message still waiting in these chats? (built once: every action asks)
 _OLDER_PENDING = (
-    select(Outbox.id)
+    select(Outbox.chat_id, func.min(Outbox.id))
     .where(
-        Outbox.chat_id == bindparam("chat"),
+        Outbox.chat_id.in_(bindparam("chats", expanding=True)),
         Outbox.status == "pending",
-        Outbox.id < bindparam("first"),
+        Outbox.id < bindparam("below"),
+        Outbox.id.not_in(bindparam("mine", expanding=True)),
     )
-    .limit(1)
+    .group_by(Outbox.chat_id)
 )
 
 Work = Callable[[AsyncSession, datetime], Awaitable[Reply | None]]
@@ -77,7 +78,7 @@ async def act(update: Update, context: BotContext, work: Work) -> Reply | None:
             # Replies this process sent and holds for recording are recorded here: this is
             # a write anyway, and the next check must not take them for messages waiting.
             held = await recording.write_held(session, context.application, now)
-            rows, others = await _own_rows(session, now, update, context, rows)
+            rows, for_sender = await _own_rows(session, rows)
     except BaseException as exc:
         recording.put_back(context.application, held)  # recorded by a later transaction
         if isinstance(exc, inbox.AlreadyHandled):
@@ -97,42 +98,38 @@ async def act(update: Update, context: BotContext, work: Work) -> Reply | None:
         except TelegramError as exc:  # the toast is a courtesy; the outcome is saved
             log.info("could not answer callback: %s", exc)
     await deliver_now(context.application, rows)
-    if others:
+    if for_sender:
         kick_outbox(context)
     return reply
 
 
-async def _own_rows(
-    session: AsyncSession, now: datetime, update: Update, context: BotContext, replies: list
-) -> tuple[list[Outbox], bool]:
-    """The replies, and what else the action queued for the person who acted, go out right
-    after commit (claimed as written: no claim round trip, no wait for the sender), unless
-    older messages to them still wait (a send being retried): then the sender delivers
-    them all, in order. Says whether anything was queued for anyone else (then the sender
-    is kicked)."""
-    chat = update.effective_chat
+async def _own_rows(session: AsyncSession, replies: list[Outbox]) -> tuple[list[Outbox], bool]:
+    """What the action queued and claimed as written (`outgoing.enqueue`) goes out right
+    after commit, with no claim round trip and no wait for the sender: the replies first,
+    then the rest, each chat in the order written. In a chat where an older message still
+    waits (a send being retried, another process's), new messages are handed to the
+    sender instead, which delivers them all in order. Says whether the sender has rows of
+    this action to deliver (then it is kicked)."""
     written = session.info.pop("queued", [])
-    extra = [
-        row
-        for row in written
-        if chat is not None
-        and row.chat_id == chat.id
-        and row.method not in UNORDERED
-        and row not in replies
-    ]
-    others = len(extra) + len(replies) < len(written)
-    mine = [*replies, *extra]
+    mine = [*replies, *(r for r in written if r.claimed_until is not None and r not in replies)]
+    for_sender = len(mine) < len(written)
     # Edits change messages already there (the pressed card shows its outcome at once);
     # only new messages keep their place in the chat behind an older one still waiting.
     new = [row for row in mine if row.method != "edit_message"]
     if not new:
-        return mine, others
+        return mine, for_sender
     await queued.write(session)
-    params = {"chat": chat.id, "first": min(row.id for row in new)}  # type: ignore[union-attr]
-    if await session.scalar(_OLDER_PENDING, params) is not None:
-        await session.execute(recording.RELEASE, {"ids": [row.id for row in new]})
-        return [row for row in mine if row not in new], True
-    return mine, others
+    first: dict[int, int] = {}
+    for row in new:
+        first[row.chat_id] = min(first.get(row.chat_id, row.id), row.id)
+    params = {"chats": list(first), "below": max(first.values()), "mine": [r.id for r in mine]}
+    older = await session.execute(_OLDER_PENDING, params)
+    waiting = {chat for chat, low in older if low < first[chat]}
+    if not waiting:
+        return mine, for_sender
+    held_back = [row for row in new if row.chat_id in waiting]
+    await session.execute(recording.RELEASE, {"ids": [row.id for row in held_back]})
+    return [row for row in mine if row not in held_back], True
 
 
 def _queue_replies(

@@ -14,6 +14,11 @@ from storage.models import Document, Outbox
 Buttons = list[list[tuple[str, str]]]  # rows of (label, token)
 
 UNORDERED = ("close_orphans",)  # housekeeping rows, sent apart from a chat's order
+# Rows that read what was sent before them (the card a reminder replies to, the copies a
+# closing edits): the outbox starts a run with them, so the rows ahead are recorded by then.
+READS_SENT = ("remind", "close_task", "close_prompts")
+CHANGES_SENT = ("close_task", "close_prompts", "edit_message")  # no new message in the chat
+BULK_TAGS = ("digest", "reminder", "escalation")  # paced after anything interactive
 
 
 def enqueue(
@@ -29,10 +34,16 @@ def enqueue(
     """Queue one Bot API call in the current transaction; the outbox sender delivers it.
     `claimed_until`: the caller sends it itself right after commit (a reply to the person
     who acted); if it dies first, the outbox takes the row over when that time has passed.
-    So are the rows for the chat in `session.info["claim"]` (chat, until), set by the
-    handler of an action; `session.info["queued"]` lists every row queued."""
+    So are the rows an action queues (`session.info["claim"]`: the actor's chat, until, set
+    by the action's handler): all of them for the actor, and what simply goes out for
+    anyone else (a card, a document, a notice; not a closing that reads what was sent, not
+    a bulk row). `session.info["queued"]` lists every row queued."""
     claim = session.info.get("claim")
-    if claim is not None and chat_id == claim[0] and method not in UNORDERED:
+    if (
+        claim is not None
+        and method not in UNORDERED
+        and _sent_directly(claim[0], chat_id, method, tag)
+    ):
         claimed_until = claimed_until or claim[1]
     row = Outbox(
         chat_id=chat_id,
@@ -49,6 +60,10 @@ def enqueue(
     queued.add(session, row)  # written with the next statement or the commit
     session.info.setdefault("queued", []).append(row)
     return row
+
+
+def _sent_directly(actor_chat: int, chat_id: int, method: str, tag: str | None) -> bool:
+    return chat_id == actor_chat or (method not in READS_SENT and tag not in BULK_TAGS)
 
 
 def send(

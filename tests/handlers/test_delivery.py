@@ -535,3 +535,53 @@ async def test_sends_whose_record_failed_unexpectedly_are_not_sent_again(
     async with h.rt.sessions() as s:
         left = await s.scalar(select(Outbox.id).where(Outbox.status == "pending"))
     assert left is None
+
+
+async def _press_and_handle(h: Harness, uid: int, data: str) -> None:
+    """A press, stored and handled, and nothing more: no pass of the outbox sender."""
+    update = {
+        "update_id": next(h._update_ids),
+        "callback_query": {
+            "id": "press",
+            "from": h._user(uid),
+            "chat_instance": "c",
+            "data": data,
+            "message": {"message_id": 1, "date": 0, "chat": {"id": uid, "type": "private"}},
+        },
+    }
+    await inbox.store(h.rt, [update])
+    await h.dispatcher.drain()
+
+
+async def test_the_next_holders_card_goes_out_with_the_press(h: Harness) -> None:
+    """What a press sends the next holder (the card of the next step) goes out right after
+    the press commits, like the presser's own answer: no outbox pass in between."""
+    await start(h, "370")
+    data = h.button_data(SEKRETARIS, "📨 Teruskan ke semua")
+    h.clear()
+    await _press_and_handle(h, SEKRETARIS, data)
+    assert any("Langkah 3" in text for text in h.sent(JAFUNG))
+    async with h.rt.sessions() as s:
+        unclaimed = await s.scalar(
+            select(Outbox.id).where(Outbox.status == "pending", Outbox.claimed_until.is_(None))
+        )
+    assert unclaimed is None  # nothing left for the sender
+
+
+async def test_the_next_holders_card_waits_behind_an_older_message_to_him(h: Harness) -> None:
+    """Per chat, in order: the card a press sends the Jafung does not overtake a message to
+    him that the Bot API refused a moment ago and that waits to be sent again."""
+    await start(h, "370")
+    async with h.rt.sessions.begin() as s:
+        enqueue(s, h.clock.now(), JAFUNG, "send_message", {"text": "Pesan lebih dulu."})
+    error_500 = {"ok": False, "error_code": 500, "description": "Internal Server Error"}
+    h.request.fail_next.append(("sendMessage", 500, error_500))
+    await deliver(h.app)
+    data = h.button_data(SEKRETARIS, "📨 Teruskan ke semua")
+    h.clear()
+    await _press_and_handle(h, SEKRETARIS, data)
+    assert h.sent(JAFUNG) == []  # the card waits behind it
+    h.clock.advance(seconds=3)
+    await deliver(h.app)
+    texts = h.sent(JAFUNG)
+    assert texts[0] == "Pesan lebih dulu." and any("Langkah 3" in t for t in texts[1:])
