@@ -338,12 +338,7 @@ async def test_a_database_error_in_one_closing_sends_nothing_twice(h: Harness, m
 
     from handlers import closing
 
-    await start(h, "370")
-    async with h.rt.sessions.begin() as s:
-        si = await step_2(s)
-        now = h.clock.now()
-        enqueue(s, now, JAFUNG, "send_message", {"text": "Berkas sudah lengkap."})
-        enqueue(s, now, SEKRETARIS, "close_task", {"text": "📋 Langkah 2 ✅ Selesai"}, si)
+    await _a_message_and_a_closing(h)
     read, calls = closing._open_messages, []
 
     async def locked_once(*args: Any, **kwargs: Any) -> Any:
@@ -363,15 +358,21 @@ async def test_a_database_error_in_one_closing_sends_nothing_twice(h: Harness, m
     assert left is None
 
 
-async def test_a_reply_waits_behind_an_older_message_being_retried(h: Harness) -> None:
-    """Per chat, in order: a reply to what the person just did does not overtake a message
-    to them that the Bot API refused a moment ago and that is waiting to be sent again."""
+async def _an_older_message_being_retried(h: Harness, chat: int) -> None:
+    """A process started; then a message to `chat` that the Bot API refused (a 500): it
+    waits a moment to be sent again."""
     await start(h, "370")
     async with h.rt.sessions.begin() as s:
-        enqueue(s, h.clock.now(), SEKRETARIS, "send_message", {"text": "Pesan lebih dulu."})
+        enqueue(s, h.clock.now(), chat, "send_message", {"text": "Pesan lebih dulu."})
     error_500 = {"ok": False, "error_code": 500, "description": "Internal Server Error"}
     h.request.fail_next.append(("sendMessage", 500, error_500))
     await deliver(h.app)
+
+
+async def test_a_reply_waits_behind_an_older_message_being_retried(h: Harness) -> None:
+    """Per chat, in order: a reply to what the person just did does not overtake a message
+    to them that the Bot API refused a moment ago and that is waiting to be sent again."""
+    await _an_older_message_being_retried(h, SEKRETARIS)
     h.clear()
     await h.text(SEKRETARIS, "Baik, segera saya teruskan.")  # offered her card's buttons
     assert h.sent(SEKRETARIS) == []  # the reply waits behind it
@@ -379,6 +380,16 @@ async def test_a_reply_waits_behind_an_older_message_being_retried(h: Harness) -
     await deliver(h.app)
     texts = h.sent(SEKRETARIS)
     assert texts[0] == "Pesan lebih dulu." and "Pesan Bapak/Ibu" in texts[1]
+
+
+async def _a_message_and_a_closing(h: Harness) -> None:
+    """One pass's worth: a message to the Jafung, and a closing of the Sekretaris's card."""
+    await start(h, "370")
+    async with h.rt.sessions.begin() as s:
+        si = await step_2(s)
+        now = h.clock.now()
+        enqueue(s, now, JAFUNG, "send_message", {"text": "Berkas sudah lengkap."})
+        enqueue(s, now, SEKRETARIS, "close_task", {"text": "📋 Langkah 2 ✅ Selesai"}, si)
 
 
 async def step_2(s) -> int:  # type: ignore[no-untyped-def]
@@ -456,12 +467,7 @@ async def test_a_bug_in_one_row_fails_it_alone_and_tells_the_admins(
     not sent again when its claim runs out, and the bot keeps sending."""
     from handlers import closing
 
-    await start(h, "370")
-    async with h.rt.sessions.begin() as s:
-        si = await step_2(s)
-        now = h.clock.now()
-        enqueue(s, now, JAFUNG, "send_message", {"text": "Berkas sudah lengkap."})
-        enqueue(s, now, SEKRETARIS, "close_task", {"text": "📋 Langkah 2 ✅ Selesai"}, si)
+    await _a_message_and_a_closing(h)
 
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise KeyError("message_id")
@@ -571,12 +577,7 @@ async def test_the_next_holders_card_goes_out_with_the_press(h: Harness) -> None
 async def test_the_next_holders_card_waits_behind_an_older_message_to_him(h: Harness) -> None:
     """Per chat, in order: the card a press sends the Jafung does not overtake a message to
     him that the Bot API refused a moment ago and that waits to be sent again."""
-    await start(h, "370")
-    async with h.rt.sessions.begin() as s:
-        enqueue(s, h.clock.now(), JAFUNG, "send_message", {"text": "Pesan lebih dulu."})
-    error_500 = {"ok": False, "error_code": 500, "description": "Internal Server Error"}
-    h.request.fail_next.append(("sendMessage", 500, error_500))
-    await deliver(h.app)
+    await _an_older_message_being_retried(h, JAFUNG)
     data = h.button_data(SEKRETARIS, "📨 Teruskan ke semua")
     h.clear()
     await _press_and_handle(h, SEKRETARIS, data)
