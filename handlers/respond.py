@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 from telegram import Update
@@ -25,7 +25,7 @@ from bot import texts
 from bot.bounds import MAX_TEXT, fit
 from bot.people import PeopleError
 from bot.services.common import Reply, ServiceError
-from bot.services.outgoing import enqueue
+from bot.services.outgoing import CHANGES_SENT, enqueue
 from handlers import inbox, outage, recording
 from handlers.common import BotContext
 from handlers.outbox import deliver, deliver_now
@@ -36,9 +36,14 @@ log = logging.getLogger(__name__)
 
 DATABASE_DOWN = outage.DATABASE_DOWN  # wait and handle the update again, say nothing wrong
 
-# Is an older message still waiting in these chats? (built once: every action asks)
+# Per chat, the oldest message still waiting, and the oldest edit or closing still waiting
+# (built once: every action that sends asks).
 _OLDER_PENDING = (
-    select(Outbox.chat_id, func.min(Outbox.id))
+    select(
+        Outbox.chat_id,
+        func.min(Outbox.id),
+        func.min(case((Outbox.method.in_(CHANGES_SENT), Outbox.id))),
+    )
     .where(
         Outbox.chat_id.in_(bindparam("chats", expanding=True)),
         Outbox.status == "pending",
@@ -106,30 +111,40 @@ async def act(update: Update, context: BotContext, work: Work) -> Reply | None:
 async def _own_rows(session: AsyncSession, replies: list[Outbox]) -> tuple[list[Outbox], bool]:
     """What the action queued and claimed as written (`outgoing.enqueue`) goes out right
     after commit, with no claim round trip and no wait for the sender: the replies first,
-    then the rest, each chat in the order written. In a chat where an older message still
-    waits (a send being retried, another process's), new messages are handed to the
-    sender instead, which delivers them all in order. Says whether the sender has rows of
-    this action to deliver (then it is kicked)."""
+    then the rest, each chat in the order written. Where an older row of the chat still
+    waits (a send being retried, another process's), a row that could be overtaken goes to
+    the sender instead, which delivers them all in order: a new message waits behind any
+    older one; an edit (the pressed card showing its outcome) only behind an older edit or
+    closing, which may change the same message (the older would land last and undo it).
+    Says whether the sender has rows of this action to deliver (then it is kicked)."""
     written = session.info.pop("queued", [])
     mine = [*replies, *(r for r in written if r.claimed_until is not None and r not in replies)]
     for_sender = len(mine) < len(written)
-    # Edits change messages already there (the pressed card shows its outcome at once);
-    # only new messages keep their place in the chat behind an older one still waiting.
-    new = [row for row in mine if row.method != "edit_message"]
-    if not new:
+    if not mine:
         return mine, for_sender
     await queued.write(session)
-    first: dict[int, int] = {}
-    for row in new:
-        first[row.chat_id] = min(first.get(row.chat_id, row.id), row.id)
-    params = {"chats": list(first), "below": max(first.values()), "mine": [r.id for r in mine]}
-    older = await session.execute(_OLDER_PENDING, params)
-    waiting = {chat for chat, low in older if low < first[chat]}
-    if not waiting:
+    params = {
+        "chats": list({row.chat_id for row in mine}),
+        "below": max(row.id for row in mine),
+        "mine": [row.id for row in mine],
+    }
+    older = {
+        chat: (low, low_edit)
+        for chat, low, low_edit in await session.execute(_OLDER_PENDING, params)
+    }
+    held_back = [
+        row for row in mine if row.chat_id in older and _overtakes(row, *older[row.chat_id])
+    ]
+    if not held_back:
         return mine, for_sender
-    held_back = [row for row in new if row.chat_id in waiting]
     await session.execute(recording.RELEASE, {"ids": [row.id for row in held_back]})
     return [row for row in mine if row not in held_back], True
+
+
+def _overtakes(row: Outbox, oldest: int, oldest_edit: int | None) -> bool:
+    if row.method in CHANGES_SENT:
+        return oldest_edit is not None and oldest_edit < row.id
+    return oldest < row.id
 
 
 def _queue_replies(

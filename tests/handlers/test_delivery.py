@@ -586,3 +586,26 @@ async def test_the_next_holders_card_waits_behind_an_older_message_to_him(h: Har
     await deliver(h.app)
     texts = h.sent(JAFUNG)
     assert texts[0] == "Pesan lebih dulu." and any("Langkah 3" in t for t in texts[1:])
+
+
+async def test_the_pressed_cards_outcome_is_not_undone_by_an_older_edit_being_retried(
+    h: Harness,
+) -> None:
+    """An older edit of the same card (its send refused a moment ago, waiting to be sent
+    again) never lands after the edit that shows the press: the card ends as pressed."""
+    await start(h, "370")
+    async with h.rt.sessions.begin() as s:
+        older = {"message_id": 1, "text": "📋 Langkah 2 (keadaan lama)", "buttons": None}
+        enqueue(s, h.clock.now(), SEKRETARIS, "edit_message", older)
+    error_500 = {"ok": False, "error_code": 500, "description": "Internal Server Error"}
+    h.request.fail_next.append(("editMessageText", 500, error_500))
+    await deliver(h.app)
+    await h.press(SEKRETARIS, "Teruskan")  # the pressed message is message 1
+    h.clock.advance(seconds=3)
+    await deliver(h.app)
+    edits = [
+        c.params["text"]
+        for c in h.request.calls
+        if c.method == "editMessageText" and int(c.params["chat_id"]) == SEKRETARIS
+    ]
+    assert edits[0] == "📋 Langkah 2 (keadaan lama)" and "keadaan lama" not in edits[-1]
