@@ -288,19 +288,25 @@ def _closings_first(chat_rows: list[Outbox]) -> list[Outbox]:
     return chat_rows
 
 
-async def deliver_now(app: Application, rows: list[Outbox]) -> None:
+async def deliver_now(app: Application, rows: list[Outbox], actor_chat: int | None) -> None:
     """Send rows this process claimed when it wrote them (what an action queued), right
     after their transaction committed, each chat's in order, the chats side by side; if it
-    dies first, the lease hands them over. Recorded together, with other work
-    (`hold_sent`). After a failed send the chat's rest are handed to the sender, which
-    retries in order: nothing goes out ahead of a message still waiting."""
+    dies first, the lease hands them over. Recorded together, with other work when they
+    are the actor's alone (`hold_sent`). After a failed send the chat's rest are handed to
+    the sender, which retries in order: nothing goes out ahead of a message still
+    waiting."""
     if not rows:
         return
     runs: dict[int, list[Outbox]] = {}
     for row in rows:
         runs.setdefault(row.chat_id, []).append(row)
     done, rest = await _send_pass(app, list(runs.values()))
-    if rest or any(out.error is not None for _, out in done):
+    # The actor's own answers may wait a moment for a transaction that comes anyway; sends
+    # into other chats are recorded at once, like a pass of the sender: a process killed
+    # in between would send the next holder's card again (at-least-once), so keep that
+    # window as short as the sender's.
+    elsewhere = any(chat != actor_chat for chat in runs)
+    if rest or elsewhere or any(out.error is not None for _, out in done):
         await record_all(app, done, release=rest)
     else:
         await hold_sent(app, done)

@@ -176,6 +176,11 @@ class PacedLimiter(BaseRateLimiter[dict[str, Any]]):
         self._dispatch()
         await future
 
+    def would_wait(self, chat: Any) -> bool:
+        """This chat has used its allowance: a message to it now would wait its turn."""
+        now = self._now()
+        return self.pacer.chat_ready(str(chat), now) > now
+
     def release(self, chat: Any) -> None:
         """A turn was taken but no call made after all."""
         self.pacer.done(chat, self._now())

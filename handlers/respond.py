@@ -29,6 +29,7 @@ from bot.services.outgoing import CHANGES_SENT, enqueue
 from handlers import inbox, outage, recording
 from handlers.common import BotContext
 from handlers.outbox import deliver, deliver_now
+from handlers.pacing import PacedLimiter
 from storage import queued
 from storage.models import Outbox
 
@@ -83,7 +84,7 @@ async def act(update: Update, context: BotContext, work: Work) -> Reply | None:
             # Replies this process sent and holds for recording are recorded here: this is
             # a write anyway, and the next check must not take them for messages waiting.
             held = await recording.write_held(session, context.application, now)
-            rows, for_sender = await _own_rows(session, rows)
+            rows, for_sender = await _own_rows(session, rows, _waits(context, chat))
     except BaseException as exc:
         recording.put_back(context.application, held)  # recorded by a later transaction
         if isinstance(exc, inbox.AlreadyHandled):
@@ -102,13 +103,27 @@ async def act(update: Update, context: BotContext, work: Work) -> Reply | None:
             await query.answer(fit(reply.text, 200) if reply else None)
         except TelegramError as exc:  # the toast is a courtesy; the outcome is saved
             log.info("could not answer callback: %s", exc)
-    await deliver_now(context.application, rows)
+    chat = update.effective_chat
+    await deliver_now(context.application, rows, chat.id if chat is not None else None)
     if for_sender:
         kick_outbox(context)
     return reply
 
 
-async def _own_rows(session: AsyncSession, replies: list[Outbox]) -> tuple[list[Outbox], bool]:
+def _waits(context: BotContext, actor_chat: Any) -> Callable[[int], bool]:
+    """Chats not worth a direct send now: another person's chat that has used its share of
+    Telegram's per-chat limit (the send would hold up the presser's next update while it
+    waits its turn; the sender waits it in the background instead)."""
+    limiter = context.application.bot.rate_limiter
+    if not isinstance(limiter, PacedLimiter):
+        return lambda chat: False
+    me = actor_chat.id if actor_chat is not None else None
+    return lambda chat: chat != me and limiter.would_wait(chat)
+
+
+async def _own_rows(
+    session: AsyncSession, replies: list[Outbox], waits: Callable[[int], bool]
+) -> tuple[list[Outbox], bool]:
     """What the action queued and claimed as written (`outgoing.enqueue`) goes out right
     after commit, with no claim round trip and no wait for the sender: the replies first,
     then the rest, each chat in the order written. Where an older row of the chat still
@@ -133,7 +148,9 @@ async def _own_rows(session: AsyncSession, replies: list[Outbox]) -> tuple[list[
         for chat, low, low_edit in await session.execute(_OLDER_PENDING, params)
     }
     held_back = [
-        row for row in mine if row.chat_id in older and _overtakes(row, *older[row.chat_id])
+        row
+        for row in mine
+        if waits(row.chat_id) or (row.chat_id in older and _overtakes(row, *older[row.chat_id]))
     ]
     if not held_back:
         return mine, for_sender

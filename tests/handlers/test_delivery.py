@@ -609,3 +609,28 @@ async def test_the_pressed_cards_outcome_is_not_undone_by_an_older_edit_being_re
         if c.method == "editMessageText" and int(c.params["chat_id"]) == SEKRETARIS
     ]
     assert edits[0] == "📋 Langkah 2 (keadaan lama)" and "keadaan lama" not in edits[-1]
+
+
+async def test_a_press_never_waits_for_another_persons_paced_chat(tmp_path) -> None:
+    """With Telegram's limits kept: the next holder's chat has used its allowance (a 429 a
+    moment ago holds it for a minute). The press is answered at once and the presser's
+    next update is not held up; the card waits its turn with the outbox sender."""
+    async with Harness(tmp_path, send_pacing=True) as h:
+        await register(h)
+        await start(h, "370")
+        limiter = h.app.bot.rate_limiter
+        now = limiter._now()
+        limiter.pacer.hold(str(JAFUNG), now + 60, now)
+        data = h.button_data(SEKRETARIS, "📨 Teruskan ke semua")
+        h.clear()
+        await asyncio.wait_for(_press_and_handle(h, SEKRETARIS, data), timeout=10)
+        assert h.answers() and h.sent(JAFUNG) == []
+        async with h.rt.sessions() as s:
+            waiting = await s.scalar(
+                select(Outbox.id).where(
+                    Outbox.chat_id == JAFUNG,
+                    Outbox.status == "pending",
+                    Outbox.claimed_until.is_(None),
+                )
+            )
+        assert waiting is not None  # the sender's, in the Jafung's turn
