@@ -21,7 +21,7 @@ still varies, so a seed does not replay exactly).
   handles stored updates and sends the outbox, so claims and leases are shared for real.
   Each kill picks one of them at random; the others keep going. The outbox lease is then
   6 s, longer than the slowest send (the client's 5 s time-out). A live process also renews
-  its claim while a send lasts (handlers/outbox.py `_keep_claim`), so only a killed one's
+  its claim while a send lasts (handlers/sending.py `_keep_claim`), so only a killed one's
   rows pass to another.
 * Kills: a supervisor task SIGKILLs the bot at random instants while the processes run.
   An update a person sends arms a kill (with a probability set so that at least --kills
