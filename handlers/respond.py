@@ -159,7 +159,9 @@ async def _own_rows(
 
 
 def _overtakes(row: Outbox, oldest: int, oldest_edit: int | None) -> bool:
-    if row.method in CHANGES_SENT:
+    """An edit of one message waits only behind an older edit or closing; everything else
+    (a closing too: it reads which copies were sent) behind any older row."""
+    if row.method == "edit_message":
         return oldest_edit is not None and oldest_edit < row.id
     return oldest < row.id
 
