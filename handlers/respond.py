@@ -103,7 +103,6 @@ async def act(update: Update, context: BotContext, work: Work) -> Reply | None:
             await query.answer(fit(reply.text, 200) if reply else None)
         except TelegramError as exc:  # the toast is a courtesy; the outcome is saved
             log.info("could not answer callback: %s", exc)
-    chat = update.effective_chat
     await deliver_now(context.application, rows, chat.id if chat is not None else None)
     if for_sender:
         kick_outbox(context)
