@@ -19,6 +19,7 @@ UNORDERED = ("close_orphans",)  # housekeeping rows, sent apart from a chat's or
 READS_SENT = ("remind", "close_task", "close_prompts")
 CHANGES_SENT = ("close_task", "close_prompts", "edit_message")  # no new message in the chat
 BULK_TAGS = ("digest", "reminder", "escalation")  # paced after anything interactive
+FILE_SENDS = ("send_document", "send_photo", "send_voice")
 
 
 def enqueue(
@@ -37,12 +38,13 @@ def enqueue(
     So are the rows an action queues (`session.info["claim"]`: the actor's chat, until, set
     by the action's handler): all of them for the actor, and what simply goes out for
     anyone else (a card, a document, a notice; not a closing that reads what was sent, not
-    a bulk row). `session.info["queued"]` lists every row queued."""
+    a bulk row, not a file that takes seconds to make or upload). `session.info["queued"]`
+    lists every row queued."""
     claim = session.info.get("claim")
     if (
         claim is not None
         and method not in UNORDERED
-        and _sent_directly(claim[0], chat_id, method, tag)
+        and _sent_directly(claim[0], chat_id, method, tag, payload)
     ):
         claimed_until = claimed_until or claim[1]
     row = Outbox(
@@ -62,8 +64,19 @@ def enqueue(
     return row
 
 
-def _sent_directly(actor_chat: int, chat_id: int, method: str, tag: str | None) -> bool:
-    return chat_id == actor_chat or (method not in READS_SENT and tag not in BULK_TAGS)
+def _sent_directly(
+    actor_chat: int, chat_id: int, method: str, tag: str | None, payload: dict[str, Any]
+) -> bool:
+    if chat_id == actor_chat:
+        return True
+    return method not in READS_SENT and tag not in BULK_TAGS and not _slow(method, payload)
+
+
+def _slow(method: str, payload: dict[str, Any]) -> bool:
+    """A file the bot renders (a record) or uploads from its own copy (no Telegram file id):
+    seconds, not milliseconds. For someone else it goes by the sender in the background:
+    the actor's next update must not wait for another person's file."""
+    return method == "send_record" or (method in FILE_SENDS and not payload.get("file_id"))
 
 
 def send(

@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.services import record_files
 from bot.services.outgoing import enqueue
 from handlers import inbox
 from handlers.outbox import _claim, deliver
 from storage.models import Inbox, Outbox, Person, Process
 from tests.handlers.harness import Harness
-from tests.handlers.test_flow import JAFUNG, KADIS, SEKRETARIS, register, start
+from tests.handlers.test_flow import JAFUNG, KADIS, SEKRETARIS, TIM_A, register, start
 
 
 @pytest.fixture
@@ -634,3 +635,31 @@ async def test_a_press_never_waits_for_another_persons_paced_chat(tmp_path) -> N
                 )
             )
         assert waiting is not None  # the sender's, in the Jafung's turn
+
+
+async def test_a_press_does_not_wait_while_someone_elses_record_is_made(
+    h: Harness, monkeypatch
+) -> None:
+    """The Jafung's press that ends the disposisi asks for the Kadis's lembar disposisi, a
+    PDF the bot renders (seconds on an office server). The press is answered and the Tim
+    Kerja get their cards while it is still being made; the Kadis gets it from the outbox
+    sender right after."""
+    await start(h, "370")
+    await h.press(SEKRETARIS, "Teruskan")
+    rendering = asyncio.Event()
+    make = record_files.make
+
+    async def slow_make(rt: Any, payload: dict[str, Any]) -> Any:
+        await rendering.wait()
+        return await make(rt, payload)
+
+    monkeypatch.setattr(record_files, "make", slow_make)
+    data = h.button_data(JAFUNG, "📨 Teruskan ke semua")
+    h.clear()
+    await asyncio.wait_for(_press_and_handle(h, JAFUNG, data), timeout=10)
+    assert h.answers() and any("Langkah 4" in text for text in h.sent(TIM_A))
+    lembar = "Lembar disposisi proses"
+    assert not any(lembar in text for text in h.sent(KADIS))
+    rendering.set()
+    await deliver(h.app)
+    assert any(lembar in text for text in h.sent(KADIS))
