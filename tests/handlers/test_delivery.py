@@ -663,3 +663,37 @@ async def test_a_press_does_not_wait_while_someone_elses_record_is_made(
     rendering.set()
     await deliver(h.app)
     assert any(lembar in text for text in h.sent(KADIS))
+
+
+async def test_a_copy_of_the_card_still_on_its_way_is_closed_by_the_press(h: Harness) -> None:
+    """The Sekretaris has a second copy of her card on its way (another process took it
+    to send it) and presses the first one. The closing of her other copies waits behind
+    it, so that copy, once it arrives, is closed too: no live button on a finished step."""
+    await start(h, "370")
+    data = h.button_data(SEKRETARIS, "📨 Teruskan ke semua")
+    async with h.rt.sessions.begin() as s:
+        si = await step_2(s)
+        copy = {"text": "📋 Langkah 2 (salinan)", "buttons": [[("📨 Teruskan ke semua", data)]]}
+        taken = h.clock.now() + timedelta(seconds=30)  # another process's claim
+        enqueue(s, h.clock.now(), SEKRETARIS, "send_message", copy, si, taken, tag="card")
+    h.clear()
+    await _press_and_handle(h, SEKRETARIS, data)
+    h.clock.advance(seconds=31)  # that process died; this one takes the copy over
+    await deliver(h.app)
+    async with h.rt.sessions() as s:
+        copy_id = await s.scalar(
+            select(Outbox.message_id)
+            .where(Outbox.chat_id == SEKRETARIS, Outbox.tag == "card", Outbox.status == "sent")
+            .order_by(Outbox.id.desc())
+        )
+    sent = [c for c in h.request.calls if c.params.get("text") == "📋 Langkah 2 (salinan)"]
+    assert sent and copy_id is not None  # the copy did arrive, after the press
+    closings = [
+        c
+        for c in h.request.calls
+        if c.method == "editMessageText"
+        and int(c.params["chat_id"]) == SEKRETARIS
+        and int(c.params["message_id"]) == copy_id
+    ]
+    assert closings and "reply_markup" not in closings[-1].params
+    assert h.request.calls.index(closings[-1]) > h.request.calls.index(sent[0])
