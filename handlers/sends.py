@@ -90,7 +90,21 @@ async def remind(app: Application, row: Outbox) -> int | None:
     if done is not None:
         # The step was done while the reminder waited its turn (it was being sent, so its
         # step's closing could not drop it): a reminder of finished work is not sent.
-        return None
+        if not (getattr(row, "uncertain", False) and "card" in payload):
+            return None
+        # Unless an attempt before may have gone through (a process killed mid-send, a
+        # time-out) as the card again, with buttons, and nobody recorded it: the step's
+        # closing goes out instead, and its send closes that twin (`close_orphans`).
+        async with rt.sessions() as session:
+            closing = await session.scalar(
+                _CLOSING, {"si": row.step_instance_id, "chat": row.chat_id}
+            )
+        if closing is None:
+            return None
+        msg = await app.bot.send_message(row.chat_id, fit(closing["text"], MAX_TEXT))
+        await retag(app, row.id, "card")
+        row.tag = "card"
+        return msg.message_id
     if card is None and "card" not in payload:
         # The card it was to reply to was live when the reminder was written and has been
         # closed since (its step moved on): the line alone, not a reply.
@@ -118,6 +132,16 @@ async def remind(app: Application, row: Outbox) -> int | None:
 
 
 _FINISHED = select(StepInstance.finished_at).where(StepInstance.id == bindparam("si"))
+_CLOSING = (  # the closing a step's end queued for this chat (`notices.close_cards`)
+    select(Outbox.payload)
+    .where(
+        Outbox.step_instance_id == bindparam("si"),
+        Outbox.chat_id == bindparam("chat"),
+        Outbox.method == "close_task",
+    )
+    .order_by(Outbox.id.desc())
+    .limit(1)
+)
 
 
 async def newest_sent(session, row: Outbox, *which) -> int | None:  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot.services import record_files
 from bot.services.outgoing import enqueue
 from handlers import inbox
+from handlers.common import markup
 from handlers.outbox import _claim, deliver
 from storage.models import Inbox, Outbox, Person, Process
 from tests.handlers.harness import Harness
@@ -697,3 +698,37 @@ async def test_a_copy_of_the_card_still_on_its_way_is_closed_by_the_press(h: Har
     ]
     assert closings and "reply_markup" not in closings[-1].params
     assert h.request.calls.index(closings[-1]) > h.request.calls.index(sent[0])
+
+
+async def test_a_reminder_card_sent_by_a_killed_process_is_closed_with_its_step(
+    h: Harness,
+) -> None:
+    """A process sent the Sekretaris a reminder with her card again (buttons) and was killed
+    before recording it. She finishes the step on her first card meanwhile. The process
+    that takes the reminder over finds the step done: it sends the step's closing instead,
+    and that send removes the buttons of the copy nobody recorded."""
+    await start(h, "370")
+    data = h.button_data(SEKRETARIS, "📨 Teruskan ke semua")
+    card = {"text": "📋 Langkah 2 (kartu lagi)", "buttons": [[("📨 Teruskan ke semua", data)]]}
+    now = h.clock.now()
+    async with h.rt.sessions.begin() as s:
+        si = await step_2(s)
+        payload = {"text": "⏰ Pengingat", "since": now.isoformat(), "card": card}
+        lease = now + timedelta(seconds=30)  # the killed process's claim
+        enqueue(s, now, SEKRETARIS, "remind", payload, si, lease, tag="reminder")
+    orphan = await h.app.bot.send_message(  # what it sent before it was killed
+        SEKRETARIS, card["text"], reply_markup=markup(card["buttons"])
+    )
+    await _press_and_handle(h, SEKRETARIS, data)
+    h.clock.advance(seconds=31)  # the lease runs out: this process takes the reminder over
+    await deliver(h.app)
+    await deliver(h.app)
+    stripped = [
+        c
+        for c in h.request.calls
+        if c.method == "editMessageReplyMarkup"
+        and int(c.params["chat_id"]) == SEKRETARIS
+        and int(c.params["message_id"]) == orphan.message_id
+    ]
+    assert stripped and not stripped[-1].params.get("reply_markup")
+    assert "Teruskan" not in h.last(SEKRETARIS)  # the closing went out, without buttons
