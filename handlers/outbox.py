@@ -137,18 +137,21 @@ async def _send_pass(
         if not waiting:
             return done, release
         if done or release:
-            await _record_meanwhile(app, done, release)
+            await _record_quietly(app, done, release)
 
 
-async def _record_meanwhile(
+async def _record_quietly(
     app: Application,
     done: list[tuple[Outbox, Outcome]],
     release: list[Outbox] = (),  # type: ignore[assignment]
+    hold: bool = False,
 ) -> None:
-    """Record in the middle of a pass; if that fails, what went out stays held for a later
-    transaction (`not_recorded`) and the pass goes on."""
+    """Record in the middle of a pass, or after an action's direct sends (`hold`: the
+    actor's own, held for the next write); if that fails, what went out stays held for a
+    later transaction (`not_recorded`) and the pass, or the action, goes on: its update
+    was handled, whatever happens to the record."""
     try:
-        await record_all(app, done, release)
+        await (hold_sent(app, done) if hold else record_all(app, done, release))
     except outage.DATABASE_DOWN:
         pass  # the outage tracker says it once
     except Exception:
@@ -176,7 +179,7 @@ async def _send_run(
     done: list[tuple[Outbox, Outcome]] = []
     for i, row in enumerate(run):
         if done and row.method in FILES:
-            await _record_meanwhile(app, done)
+            await _record_quietly(app, done)
             done = []
         try:
             outcome = await sending.send(app, row)
@@ -293,7 +296,5 @@ async def deliver_now(app: Application, rows: list[Outbox], actor_chat: int | No
     # in between would send the next holder's card again (at-least-once), so keep that
     # window as short as the sender's.
     elsewhere = any(chat != actor_chat for chat in runs)
-    if rest or elsewhere or any(out.error is not None for _, out in done):
-        await record_all(app, done, release=rest)
-    else:
-        await hold_sent(app, done)
+    mixed = rest or elsewhere or any(out.error is not None for _, out in done)
+    await _record_quietly(app, done, rest, hold=not mixed)

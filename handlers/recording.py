@@ -173,7 +173,11 @@ async def write_held(session: AsyncSession, app: Application, now: datetime) -> 
         return []
     held = list(waiting.values())
     waiting.clear()
-    await _write_sent(session, now, held)
+    try:
+        await _write_sent(session, now, held)
+    except BaseException:
+        put_back(app, held)  # the caller gets nothing back to put back
+        raise
     return held
 
 

@@ -40,17 +40,16 @@ async def send(app: Application, row: Outbox) -> Outcome | None:
     """One attempt, paced; None if the row was taken over meanwhile (not ours to record)."""
     bulk = row.tag in BULK_TAGS
     limiter = app.bot.rate_limiter
+    paced = isinstance(limiter, pacing.PacedLimiter)
     tokens = pacing.BULK.set(bulk), pacing.PACED.set(False)
     try:
-        if isinstance(limiter, pacing.PacedLimiter):
+        if paced:
             # Wait for Telegram's pace first, then make sure the claim did not run out
             # meanwhile (another process would send the row too), then send at once.
-            chat = str(row.chat_id)
-            await limiter.turn(chat, bulk=bulk)
+            await limiter.turn(str(row.chat_id), bulk=bulk)
+            pacing.PACED.set(True)  # the row's first Bot API call uses this turn
             if not await _still_claimed(app.bot_data["rt"], row):
-                limiter.release(chat)
                 return None
-            pacing.PACED.set(True)
         elif not await _still_claimed(app.bot_data["rt"], row):
             # Rows claimed when they were written wait behind the chat's earlier sends
             # (a record being made): the claim may be near its end; renewed or given up.
@@ -61,6 +60,11 @@ async def send(app: Application, row: Outbox) -> Outcome | None:
         finally:
             await keeper.stop()
     finally:
+        if paced and pacing.PACED.get():
+            # The turn was taken and no call made (a closing with nothing left to change,
+            # a reminder of finished work, the claim lost, an error first): given back, or
+            # the bot's 30 a second would shrink by one for good.
+            limiter.release(str(row.chat_id))
         pacing.BULK.reset(tokens[0])
         pacing.PACED.reset(tokens[1])
 

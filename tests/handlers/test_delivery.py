@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot import texts
 from bot.services import record_files
 from bot.services.outgoing import enqueue
-from handlers import inbox
+from handlers import inbox, recording
 from handlers.common import markup
 from handlers.outbox import _claim, deliver
 from storage.models import Inbox, Outbox, Person, Process
@@ -732,3 +733,74 @@ async def test_a_reminder_card_sent_by_a_killed_process_is_closed_with_its_step(
     ]
     assert stripped and not stripped[-1].params.get("reply_markup")
     assert "Teruskan" not in h.last(SEKRETARIS)  # the closing went out, without buttons
+
+
+async def test_closings_with_nothing_to_close_do_not_use_up_the_bots_pace(tmp_path) -> None:
+    """With Telegram's limits kept: a closing that finds nothing left to change (a question
+    already closed) makes no Bot API call. Forty of them, and messages still go out: the
+    turns they took are given back. (Each used to keep one of the bot's 30 a second for
+    good; from the 30th on, every send of the process waited forever.)"""
+    async with Harness(tmp_path, send_pacing=True) as h:
+        await register(h)
+        async with h.rt.sessions.begin() as s:
+            for chat in range(1000, 1040):
+                enqueue(s, h.clock.now(), chat, "close_prompts", {})
+        await asyncio.wait_for(deliver(h.app), timeout=20)
+        async with h.rt.sessions.begin() as s:
+            enqueue(s, h.clock.now(), SEKRETARIS, "send_message", {"text": "Masih terkirim."})
+        await asyncio.wait_for(deliver(h.app), timeout=20)
+        assert h.sent(SEKRETARIS) == ["Masih terkirim."]
+
+
+async def test_held_records_survive_a_failed_write_and_nothing_is_sent_twice(
+    h: Harness, monkeypatch
+) -> None:
+    """The answer to the Sekretaris's message went out and waits a moment to be recorded
+    with the next write. That write fails (the database drops for an instant). The record
+    is kept and written once the database answers: the answer is not sent again after its
+    lease."""
+    await start(h, "370")
+    h.clear()
+
+    async def database_gone(*args: Any) -> None:
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(recording, "_write_sent", database_gone)
+    said = h._message(SEKRETARIS, text="Baik, segera saya teruskan.")
+    await inbox.store(h.rt, [{"update_id": 9001, "message": said}])
+    with pytest.raises(OSError):
+        await h.dispatcher.drain()  # answered; the next claim writes its record: it fails
+    monkeypatch.undo()
+    assert any("Pesan Bapak/Ibu" in t for t in h.sent(SEKRETARIS))
+    h.clock.advance(seconds=h.settings.outbox_lease_seconds + 1)
+    await deliver(h.app)
+    assert len([t for t in h.sent(SEKRETARIS) if "Pesan Bapak/Ibu" in t]) == 1
+    async with h.rt.sessions() as s:
+        pending = await s.scalar(select(Outbox.id).where(Outbox.status == "pending"))
+    assert pending is None
+
+
+async def test_a_record_failing_after_a_press_tells_nobody_nothing_changed(
+    h: Harness, monkeypatch
+) -> None:
+    """The press took effect and its messages went out; only writing down that they went
+    out fails (a bug there, once). The Sekretaris is not told "tidak ada yang berubah"
+    (it did change), and the Jafung's card is recorded later, not sent twice."""
+    await start(h, "370")
+    data = h.button_data(SEKRETARIS, "📨 Teruskan ke semua")
+    h.clear()
+    write_sent = recording._write_sent
+    calls = []
+
+    async def fails_once(*args: Any) -> None:
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("a bug in recording")
+        await write_sent(*args)
+
+    monkeypatch.setattr(recording, "_write_sent", fails_once)
+    await _press_and_handle(h, SEKRETARIS, data)
+    assert calls and texts.UNEXPECTED not in h.sent(SEKRETARIS)
+    h.clock.advance(seconds=h.settings.outbox_lease_seconds + 1)
+    await deliver(h.app)
+    assert len([t for t in h.sent(JAFUNG) if "Langkah 3" in t]) == 1
