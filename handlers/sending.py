@@ -86,7 +86,10 @@ class _Keeper:
         self.timer.cancel()
         self.done.set()  # not cancelled: a renewal under way finishes its transaction
         if self.task is not None:
-            await self.task
+            try:
+                await self.task
+            except Exception:  # the send's outcome stands: a row that went out is recorded
+                log.exception("outbox: keeping a claim failed")
 
 
 async def _keep_claim(rt: Runtime, row: Outbox, done: asyncio.Event, started: bool = False) -> None:
