@@ -72,7 +72,14 @@ _DUE = (
 )
 _CLAIM = (
     update(_T)
-    .where(_T.c.update_id.in_(_DUE))
+    # Due again on the row itself: on PostgreSQL a claim that waited for another
+    # process's claim of the same rows re-checks only these, not the subquery's, once that
+    # one commits (READ COMMITTED), so it takes none of them instead of all of them again.
+    .where(
+        _T.c.update_id.in_(_DUE),
+        _T.c.handled_at.is_(None),
+        or_(_T.c.claimed_until.is_(None), _T.c.claimed_until < _NOW),
+    )
     .values(claimed_by=_ME, claimed_until=_UNTIL)
     .returning(_T.c.update_id, _T.c.chat_id, _T.c.payload)
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -804,3 +805,30 @@ async def test_a_record_failing_after_a_press_tells_nobody_nothing_changed(
     h.clock.advance(seconds=h.settings.outbox_lease_seconds + 1)
     await deliver(h.app)
     assert len([t for t in h.sent(JAFUNG) if "Langkah 3" in t]) == 1
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL"),
+    reason="PostgreSQL only: SQLite has one writer at a time, so two claims never overlap",
+)
+async def test_two_processes_never_take_the_same_update(h: Harness) -> None:
+    """Two bot processes on one PostgreSQL database claim at the same instant: the update
+    goes to one of them (answered once), never to both."""
+    said = h._message(SEKRETARIS, text="/bantuan")
+    await inbox.store(h.rt, [{"update_id": 9001, "message": said}])
+    other = inbox.Dispatcher(h.app)  # a second process, with an id of its own
+    now = h.clock.now()
+
+    async def their_claim() -> list:  # type: ignore[type-arg]
+        async with h.rt.sessions.begin() as s:
+            return await other.claim_in(s, now)
+
+    first = h.rt.sessions()
+    await first.begin()
+    mine = await h.dispatcher.claim_in(first, now)  # not committed yet
+    theirs = asyncio.create_task(their_claim())
+    await asyncio.wait({theirs}, timeout=1.0)  # it waits for our claim to commit
+    await first.commit()
+    await first.close()
+    assert [update_id for update_id, _, _ in mine] == [9001]
+    assert await theirs == []
