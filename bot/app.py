@@ -33,6 +33,16 @@ async def tick(context: BotContext) -> None:
     app = context.application
     now = rt.clock.now()
     down = outage.of(app)
+    # Plh/Plt starting or ending today hand the open tasks over first: the reminders and
+    # the morning digest of the same tick then go to whoever holds the work now.
+    try:
+        async with rt.sessions.begin() as session:
+            await standins.apply(rt, session, now)
+    except outage.DATABASE_DOWN as exc:
+        down.failed_tick(exc)
+        return
+    except Exception:  # reminders and the outbox below go on
+        log.exception("stand-in scan failed")
     try:
         await reminders.scan(rt, now)
     except outage.DATABASE_DOWN as exc:  # logged once per outage, not every tick
@@ -40,14 +50,6 @@ async def tick(context: BotContext) -> None:
         return
     except Exception:  # one bad row must not stop the outbox below
         log.exception("reminder scan failed")
-    try:  # Plh/Plt starting or ending today: hand the open tasks over
-        async with rt.sessions.begin() as session:
-            await standins.apply(rt, session, now)
-    except outage.DATABASE_DOWN as exc:
-        down.failed_tick(exc)
-        return
-    except Exception:
-        log.exception("stand-in scan failed")
     data = app.bot_data
     try:
         await deliver(app)

@@ -305,3 +305,21 @@ async def test_records_can_say_who_acted_as_plh_and_when(h: Harness) -> None:
 
     assert label(during) == "Plh. Sekretaris — Budi Kabid"
     assert label(before) == label(after) == label(during, "jafung") == "Budi Kabid"
+
+
+async def test_on_the_first_day_of_a_plh_the_morning_digest_goes_to_the_plh(
+    h: Harness,
+) -> None:
+    """The first tick of the day starts the Plh before it writes the morning digest: the
+    Plh's digest lists the Sekretaris's open work, and she, away, gets none."""
+    from bot.app import tick as real_tick
+    from handlers.common import BotContext
+
+    await start(h, "370")
+    await h.text(ADMIN, "/plh sekretaris 50 2026-11-24 2026-11-24")
+    h.clear()
+    h.clock.set(datetime(2026, 11, 23, 23, 31, tzinfo=UTC))  # Tuesday 07:31 WITA
+    await real_tick(BotContext(h.app))
+    await deliver(h.app)
+    assert any("Menunggu Bapak/Ibu (1)" in t for t in h.sent(PLH))
+    assert not any("Menunggu Bapak/Ibu" in t for t in h.sent(SEKRETARIS))
