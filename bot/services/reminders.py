@@ -12,6 +12,7 @@ per working day inside its window, never because a task arrived.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -28,6 +29,8 @@ from bot.services.digest import digest, late_by, window_open
 from bot.sop.model import Kind
 from bot.workflow.engine import ProcessState
 from storage.models import Outbox, Person, Process, StepInstance
+
+log = logging.getLogger(__name__)
 
 BATCH = 100
 # Every tick asks both, usually to find nothing: built once, with the time bound.
@@ -130,9 +133,31 @@ async def _card(rt: Runtime, session: AsyncSession, now: datetime, process, si, 
     }
 
 
-async def _due(session: AsyncSession, column, now: datetime):  # type: ignore[no-untyped-def]
-    """Steps whose `column` (an indexed due time, NULL once done) has come, oldest first."""
-    return (await session.execute(_DUE[column.key], {"now": now})).all()
+async def _due(rt: Runtime, session: AsyncSession, column, now: datetime):  # type: ignore[no-untyped-def]
+    """Steps whose `column` (an indexed due time, NULL once done) has come, oldest first.
+    A step the loaded SOPs no longer describe (its file removed or renumbered, its role
+    renamed) is not reminded nor escalated: its due time is cleared, so it neither fails
+    every tick, taking everyone else's reminders and digest with it, nor holds up the steps
+    due after it. Logged once."""
+    rows = (await session.execute(_DUE[column.key], {"now": now})).all()
+    gone = [si.id for si, process in rows if not _described(rt, process, si)]
+    if gone:
+        log.warning("steps %s: no loaded SOP describes them; no reminders for them", gone)
+        await session.execute(
+            update(StepInstance)
+            .where(StepInstance.id.in_(gone))
+            .values({column: None})
+            .execution_options(synchronize_session=False)
+        )
+    return [(si, process) for si, process in rows if si.id not in gone]
+
+
+def _described(rt: Runtime, process: Process, si: StepInstance) -> bool:
+    sop = rt.sops.get(process.sop_number)
+    try:
+        return sop is not None and bool(sop.phase(si.step_no, si.role) and sop.role(si.role))
+    except (StopIteration, KeyError, ValueError, IndexError):  # a role or step it lacks
+        return False
 
 
 def next_reminder(
@@ -150,7 +175,7 @@ def next_reminder(
 
 
 async def _reminders(rt: Runtime, session: AsyncSession, now: datetime) -> int:
-    rows = await _due(session, StepInstance.next_reminder_at, now)
+    rows = await _due(rt, session, StepInstance.next_reminder_at, now)
     if not rows:
         return 0
     sending = rt.calendar.is_open(now)
@@ -193,7 +218,7 @@ async def _reminders(rt: Runtime, session: AsyncSession, now: datetime) -> int:
 
 
 async def _escalations(rt: Runtime, session: AsyncSession, now: datetime) -> int:
-    rows = await _due(session, StepInstance.escalate_at, now)
+    rows = await _due(rt, session, StepInstance.escalate_at, now)
     if not rows or not rt.calendar.is_open(now):
         return 0  # wait for office hours; the rows stay due
     # Claimed all at once: a row another process took meanwhile is no longer due (NULL).

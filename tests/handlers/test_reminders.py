@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bot.services import digest as digests
 from bot.services import reminders
 from handlers.outbox import deliver
-from storage.models import StepInstance
+from storage.models import Process, StepInstance
 from tests.handlers.harness import Harness
 from tests.handlers.test_flow import (
     JAFUNG,
@@ -213,3 +213,20 @@ async def test_a_reminder_being_sent_when_its_step_is_done_is_not_sent(h) -> Non
     async with h.rt.sessions() as s:
         statuses = (await s.scalars(select(Outbox.status).where(Outbox.tag == "reminder"))).all()
     assert statuses and set(statuses) == {"sent"}  # done with, not retried
+
+
+async def test_a_step_of_an_sop_no_longer_loaded_does_not_stop_the_others_reminders(
+    h, caplog
+) -> None:
+    """Process #1's SOP file was removed (or renumbered) while its step was late. The
+    others are reminded as ever, the next morning's digest goes out, and the log names
+    the step left without reminders."""
+    await start(h, "370")
+    await start(h, "370")
+    async with h.rt.sessions.begin() as s:
+        (await s.get(Process, 1)).sop_number = "999"
+    await scan_at(h, wita(23, 9, 6))
+    assert len(reminders_to(h, SEKRETARIS)) == 1  # #2's; #1's is not sent
+    assert "no loaded SOP describes them" in caplog.text
+    await scan_at(h, wita(24, 7, 31))
+    assert any("Menunggu Bapak/Ibu" in t for t in h.sent(SEKRETARIS))
