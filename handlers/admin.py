@@ -15,6 +15,7 @@ from handlers.common import BotContext
 from handlers.respond import act, say
 
 _ID = re.compile(r"[0-9]{1,15}")  # ASCII digits only: "²".isdigit() is True
+_NUMBER = re.compile(r"[0-9]{1,9}")  # a row's number (the database's 32-bit integers)
 
 
 def _day(text: str) -> date:
@@ -49,7 +50,7 @@ async def cmd_plh(update: Update, context: BotContext) -> None:
         number = args[1].lstrip("#") if len(args) == 2 else ""
 
         async def end(session, now):  # type: ignore[no-untyped-def]
-            if not _ID.fullmatch(number):
+            if not _NUMBER.fullmatch(number):
                 raise ServiceError(tx.USAGE)
             return Reply(await standins.end_early(rt, session, now, admin, int(number)))
 

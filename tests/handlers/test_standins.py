@@ -274,6 +274,9 @@ async def test_admin_ends_a_stand_in_early_or_drops_one_not_started(h: Harness) 
     assert len(cards(h, SEKRETARIS, 2)) == 1
     await h.text(ADMIN, "/plh akhiri 1")
     assert "sudah berakhir" in h.last(ADMIN)
+    # A number no row can have (PostgreSQL's 32-bit ids refused it: the update was stuck).
+    await h.text(ADMIN, "/plh akhiri 99999999999")
+    assert "Cara menunjuk Plh/Plt" in h.last(ADMIN)
 
     await h.text(ADMIN, "/plh jafung 50 2026-12-01 2026-12-02")
     h.clear()
