@@ -16,12 +16,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 # What an unreachable (or restarting) database raises: refused or cut connections, time-outs
 # (the pool's too: every connection busy waiting for a database that does not answer).
 DATABASE_DOWN = (DBAPIError, OSError, PoolTimeout)
+
+
+def maybe_permanent(exc: BaseException) -> bool:
+    """A database error that may come back every time the same update is handled (a value
+    it refuses, a constraint a setting breaks), not a lost or refused connection nor a
+    lock: the dispatcher gives such an update up once it has failed a few times with the
+    database answering (`dispatcher.Dispatcher._given_up`)."""
+    return (
+        isinstance(exc, DBAPIError)
+        and not exc.connection_invalidated
+        and not isinstance(exc, OperationalError)
+    )
+
 
 log = logging.getLogger("bot.outage")
 

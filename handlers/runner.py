@@ -22,6 +22,7 @@ from telegram.ext import Application
 
 from bot.runtime import Runtime
 from handlers import inbox, outage, recording
+from handlers.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ async def _retry(what: str, call: Any, stop: asyncio.Event) -> bool:
     return False
 
 
-async def poll(app: Application, dispatcher: inbox.Dispatcher, stop: asyncio.Event) -> None:
+async def poll(app: Application, dispatcher: Dispatcher, stop: asyncio.Event) -> None:
     rt: Runtime = app.bot_data["rt"]
     offset = await inbox.next_offset(rt)
     delay = 1.0
@@ -80,7 +81,7 @@ async def _get_updates(app: Application, offset: int | None) -> list[dict[str, A
 
 
 async def _store(
-    app: Application, dispatcher: inbox.Dispatcher, batch: list[dict[str, Any]], stop: asyncio.Event
+    app: Application, dispatcher: Dispatcher, batch: list[dict[str, Any]], stop: asyncio.Event
 ) -> bool:
     """Store a fetched batch, waiting for the database as long as it takes (Telegram keeps
     the updates meanwhile); the outage tracker logs it once, not every try."""
@@ -100,7 +101,7 @@ async def _store(
     return False
 
 
-def webhook_app(app: Application, dispatcher: inbox.Dispatcher, secret: str | None, path: str):  # type: ignore[no-untyped-def]
+def webhook_app(app: Application, dispatcher: Dispatcher, secret: str | None, path: str):  # type: ignore[no-untyped-def]
     """A tornado app that answers 200 only once the update is stored (else Telegram retries)."""
     import tornado.web
 
@@ -157,7 +158,7 @@ async def serve(app: Application, *, receive: bool = True) -> None:
     if app.post_init:
         await app.post_init(app)
     await app.start()
-    dispatcher = inbox.Dispatcher(app)
+    dispatcher = Dispatcher(app)
     app.bot_data["inbox"] = dispatcher
     tasks = [asyncio.create_task(dispatcher.run(), name="inbox")]
     server = None

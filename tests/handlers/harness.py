@@ -22,6 +22,7 @@ from bot.clock import FakeClock
 from bot.config import Settings
 from bot.runtime import Runtime
 from handlers import inbox
+from handlers.dispatcher import Dispatcher
 from handlers.outbox import deliver
 from storage.db import make_engine, make_sessions
 from storage.models import Base
@@ -149,7 +150,7 @@ class Harness:
         self.rt = Runtime.build(self.settings, make_sessions(self.engine), self.clock)
         self.app = build_app(self.rt, request=self.request)
         self.app.bot_data["kick"] = False  # tests deliver the outbox explicitly
-        self.dispatcher = inbox.Dispatcher(self.app)
+        self.dispatcher = Dispatcher(self.app)
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
 

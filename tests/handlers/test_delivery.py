@@ -13,8 +13,9 @@ from sqlalchemy import select
 from bot import texts
 from bot.services import record_files
 from bot.services.outgoing import enqueue
-from handlers import inbox, recording
+from handlers import dispatcher, inbox, recording
 from handlers.common import markup
+from handlers.dispatcher import GIVE_UP_AFTER, Dispatcher
 from handlers.outbox import _claim, deliver
 from storage.models import Inbox, Outbox, Person, Process
 from tests.handlers.harness import Harness
@@ -270,7 +271,7 @@ async def test_a_press_while_the_database_is_away_takes_effect_once_it_is_back(
         raise failure()
 
     monkeypatch.setattr(handlers.common, "find_actor", down)
-    monkeypatch.setattr(inbox, "PRELOAD", 0)  # the sender is looked up when handled
+    monkeypatch.setattr(dispatcher, "PRELOAD", 0)  # the sender is looked up when handled
     h.clear()
     await h.press_data(SEKRETARIS, data)
     assert h.answers() == [] and h.sent(SEKRETARIS) == []  # no wrong alert, no "gangguan"
@@ -816,7 +817,7 @@ async def test_two_processes_never_take_the_same_update(h: Harness) -> None:
     goes to one of them (answered once), never to both."""
     said = h._message(SEKRETARIS, text="/bantuan")
     await inbox.store(h.rt, [{"update_id": 9001, "message": said}])
-    other = inbox.Dispatcher(h.app)  # a second process, with an id of its own
+    other = Dispatcher(h.app)  # a second process, with an id of its own
     now = h.clock.now()
 
     async def their_claim() -> list:  # type: ignore[type-arg]
@@ -832,3 +833,35 @@ async def test_two_processes_never_take_the_same_update(h: Harness) -> None:
     await first.close()
     assert [update_id for update_id, _, _ in mine] == [9001]
     assert await theirs == []
+
+
+async def test_an_update_the_database_refuses_each_time_is_given_up_politely(
+    h: Harness, monkeypatch
+) -> None:
+    """A message whose handling the database refuses every time (here a unique constraint a
+    setting breaks), while the database itself answers, is not retried forever holding
+    the person's next messages behind it: after a few tries she is told that nothing
+    changed, and her next message is answered."""
+    from sqlalchemy.exc import IntegrityError
+
+    from bot.services import own_words
+
+    async def refused(*args: Any) -> None:
+        raise IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed"))
+
+    monkeypatch.setattr(own_words, "free_text", refused)
+    h.clear()
+    said = h._message(SEKRETARIS, text="Baik, segera saya teruskan.")
+    command = [{"type": "bot_command", "offset": 0, "length": 8}]
+    then = h._message(SEKRETARIS, text="/bantuan", entities=command)
+    await inbox.store(h.rt, [{"update_id": 9001, "message": said}])
+    await inbox.store(h.rt, [{"update_id": 9002, "message": then}])
+    for _ in range(GIVE_UP_AFTER):
+        await h.dispatcher.drain()
+        h.clock.advance(seconds=h.settings.inbox_lease_seconds + 1)
+    await h.dispatcher.drain()
+    assert h.sent(SEKRETARIS).count(texts.UNEXPECTED) == 1
+    assert any("/tugas" in t for t in h.sent(SEKRETARIS))  # /bantuan was answered
+    async with h.rt.sessions() as s:
+        waiting = await s.scalar(select(Inbox.update_id).where(Inbox.handled_at.is_(None)))
+    assert waiting is None
