@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
 
 from bot import texts
-from bot.people import Actor, recipients
+from bot.people import Actor, holders, recipients
 from bot.runtime import Runtime
 from bot.services.outgoing import Buttons, enqueue
 from bot.sop.model import SopDefinition, Step
@@ -340,8 +340,14 @@ async def check_open(
     sop = sop_of(rt, process)
     if si.finished_at is not None:
         raise ServiceError(await already_done_message(session, si, rt.settings.timezone))
-    if si.role not in actor.roles and sop.phase(si.step_no, si.role).scanner in actor.roles:
-        return sop  # the signature's scanner: only 🖋 is theirs (the engine refuses the rest)
+    scanner = sop.phase(si.step_no, si.role).scanner
+    if si.role not in actor.roles and scanner in actor.roles:
+        # The signature's scanner: only 🖋 is theirs (the engine refuses the rest); not
+        # while a Plh/Plt stands in for them in that role.
+        if scanner in await _away_roles(session, actor):
+            names = ", ".join(p.name for p in await holders(session, scanner, rt.clock.now()))
+            raise ServiceError(texts.HANDLED_BY.format(no=si.step_no, names=names or "-"))
+        return sop
     if si.role not in actor.roles:
         raise ServiceError(
             f"{texts.NOT_YOURS} Langkah {si.step_no} adalah tugas {texts.role_name(sop, si.role)}."

@@ -14,9 +14,16 @@ from bot.people import Actor, add_person, find_actor
 from bot.services import standins
 from bot.services.common import ServiceError
 from handlers.outbox import deliver
-from storage.models import AuditLog, StandIn
+from storage.models import AuditLog, Process, StandIn
 from tests.handlers.harness import Harness
-from tests.handlers.test_flow import JAFUNG, KADIS, SEKRETARIS, register, start
+from tests.handlers.test_flow import (
+    JAFUNG,
+    KADIS,
+    SEKRETARIS,
+    draft_uploaded,
+    register,
+    start,
+)
 
 ADMIN, PLH = 1, 50
 
@@ -326,3 +333,16 @@ async def test_on_the_first_day_of_a_plh_the_morning_digest_goes_to_the_plh(
     await deliver(h.app)
     assert any("Menunggu Bapak/Ibu (1)" in t for t in h.sent(PLH))
     assert not any("Menunggu Bapak/Ibu" in t for t in h.sent(SEKRETARIS))
+
+
+async def test_a_holder_away_cannot_send_the_signed_scan_meanwhile(h: Harness) -> None:
+    """The Jafung sends the Kadis's signed scan of the LAKIP (pindai_oleh), but a Plh
+    stands in for him today: refused, with who handles it, and nothing changes."""
+    await draft_uploaded(h, "370")
+    await h.press(JAFUNG, "Setuju")
+    await h.press(SEKRETARIS, "Setuju")  # step 8: the Kadis signs; the Jafung may scan
+    await h.text(ADMIN, "/plh jafung 50 2026-11-23 2026-11-23")
+    await h.document(JAFUNG, "lakip_ttd.pdf", caption="000.8.3.3/125/100.14")
+    assert "ditangani oleh Budi Kabid" in h.last(JAFUNG)
+    async with h.rt.sessions() as s:
+        assert (await s.scalar(select(Process))).current_step == 8
