@@ -120,7 +120,7 @@ async def remind(app: Application, row: Outbox) -> int | None:
         await retag(app, row.id, "card")
         row.tag = "card"  # recorded as the card it now is (an uncertain one closes its twin)
         return msg.message_id
-    if today is not None:
+    if today is not None and not payload.get("asked"):
         await edit(app, row.chat_id, today, payload["text"], None)
         return today
     msg = await app.bot.send_message(

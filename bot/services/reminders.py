@@ -81,17 +81,21 @@ async def remind(
     si: StepInstance,
     people: list[Person],
     live: set[int] | None = None,
+    asked: bool = False,
 ) -> None:
     """Queue the short reminder line for each person (see `handlers/sends.remind`). The card
     to send again instead is built only for someone without a live card of this step (the
     usual reminder replies to the card they have: one indexed read, not the whole card).
-    `live`: those chats, when the caller read them for several steps at once."""
+    `live`: those chats, when the caller read them for several steps at once. `asked`: a
+    superior's 🔔 Ingatkan, always a new message (an edit of today's line makes no sound)."""
     sop = svc.sop_of(rt, process)
     step = sop.phase(si.step_no, si.role)
     line = texts.reminder_line(step, late_by(rt, si, now), _missing(process, rt, si))
     tz = ZoneInfo(rt.settings.timezone)
     day_start = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
     payload: dict = {"text": line, "since": day_start.astimezone(now.tzinfo).isoformat()}
+    if asked:
+        payload["asked"] = True
     with_card: dict | None = None
     if live is None:
         live = (await _live_cards(session, [si.id])).get(si.id, set())

@@ -141,7 +141,7 @@ async def nudge(
     if si.finished_at is not None:
         raise ServiceError(await already_done_message(session, si, rt.settings.timezone))
     people = await recipients(session, si, now)
-    await remind(rt, session, now, process, si, people)
+    await remind(rt, session, now, process, si, people, asked=True)
     audit(session, now, actor.id, "ingatkan", process.id, si.step_no)
     names = ", ".join(p.name for p in people) or "-"
     return Reply(f"🔔 Pengingat Langkah {si.step_no} sudah dikirim kepada {names}.")
