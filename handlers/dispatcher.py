@@ -228,15 +228,24 @@ class Dispatcher:
                 elif await self._given_up(update_id, payload, failed):
                     failed = None  # told and marked handled: the chat's next updates go on
                 if failed is not None:  # held, and the chat's later updates with it (order)
-                    self.outage.held_update(update_id, failed)
+                    held = [update_id]
                     while queue:
-                        later = queue.popleft()[0]
-                        self._taken.discard(later)
-                        self.outage.held_update(later, failed)
+                        held.append(queue.popleft()[0])
+                        self._taken.discard(held[-1])
+                    self._hold(held, failed)
         finally:
             del self._workers[chat]
             if not queue:
                 self._queues.pop(chat, None)
+
+    def _hold(self, update_ids: list[int], error: BaseException) -> None:
+        """An outage is logged once, by the tracker; an error that may come back every time
+        (`_given_up` counts its tries) is not an outage: logged per try instead."""
+        if outage.maybe_permanent(error):
+            log.warning("updates %s wait: the database refused one: %s", update_ids, error)
+            return
+        for update_id in update_ids:
+            self.outage.held_update(update_id, error)
 
     async def _given_up(
         self, update_id: int, payload: dict[str, Any], error: BaseException
@@ -262,8 +271,10 @@ class Dispatcher:
             failures,
             exc_info=error,
         )
-        with contextlib.suppress(TelegramError):
-            await self.app.bot.send_message(chat_key(payload), texts.UNEXPECTED)
+        chat = chat_key(payload)
+        if chat:  # 0: no chat to tell (a kind of update nobody is answered for)
+            with contextlib.suppress(TelegramError):
+                await self.app.bot.send_message(chat, texts.UNEXPECTED)
         return True
 
     async def _handle(

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.ext import Application
 
 from bot.runtime import Runtime
-from bot.services.outgoing import BULK_TAGS, CHANGES_SENT, READS_SENT, UNORDERED
+from bot.services.outgoing import BULK_TAGS, CHANGES_SENT, FILES, READS_SENT, UNORDERED
 from handlers import outage, pacing, sending
 from handlers.recording import (
     RELEASE,
@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 BATCH = 200
 RUN = 20  # rows of one chat per pass, unpaced (`_run_length`)
 RECORD_EVERY = 0.5  # seconds: how long a slow pass keeps the sends that finished unrecorded
-FILES = ("send_document", "send_record", "send_photo", "send_voice")  # sends that may be slow
 BULK_BATCH = 60  # bulk rows per pass: about two seconds at Telegram's 30 messages/s
 _bulk = Outbox.tag.in_(BULK_TAGS)
 

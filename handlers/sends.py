@@ -87,18 +87,15 @@ async def remind(app: Application, row: Outbox) -> int | None:
         card = await newest_sent(session, row, Outbox.tag == "card", Outbox.closed_at.is_(None))
         done = await session.scalar(_FINISHED, {"si": row.step_instance_id})
         today = await newest_sent(session, row, Outbox.tag == "reminder", Outbox.sent_at >= since)
+        # A step done while the reminder waited its turn (it was being sent, so its step's
+        # closing could not drop it) gets no reminder. Unless an attempt before may have
+        # gone through (a process killed mid-send, a time-out) as the card again, with
+        # buttons, and nobody recorded it: the step's closing goes out instead, and its
+        # send closes that twin (`close_orphans`).
+        twin = done is not None and getattr(row, "uncertain", False) and "card" in payload
+        params = {"si": row.step_instance_id, "chat": row.chat_id}
+        closing = await session.scalar(_CLOSING, params) if twin else None
     if done is not None:
-        # The step was done while the reminder waited its turn (it was being sent, so its
-        # step's closing could not drop it): a reminder of finished work is not sent.
-        if not (getattr(row, "uncertain", False) and "card" in payload):
-            return None
-        # Unless an attempt before may have gone through (a process killed mid-send, a
-        # time-out) as the card again, with buttons, and nobody recorded it: the step's
-        # closing goes out instead, and its send closes that twin (`close_orphans`).
-        async with rt.sessions() as session:
-            closing = await session.scalar(
-                _CLOSING, {"si": row.step_instance_id, "chat": row.chat_id}
-            )
         if closing is None:
             return None
         msg = await app.bot.send_message(row.chat_id, fit(closing["text"], MAX_TEXT))

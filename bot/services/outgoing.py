@@ -19,7 +19,7 @@ UNORDERED = ("close_orphans",)  # housekeeping rows, sent apart from a chat's or
 READS_SENT = ("remind", "close_task", "close_prompts")
 CHANGES_SENT = ("close_task", "close_prompts", "edit_message")  # no new message in the chat
 BULK_TAGS = ("digest", "reminder", "escalation")  # paced after anything interactive
-FILE_SENDS = ("send_document", "send_photo", "send_voice")
+FILES = ("send_document", "send_record", "send_photo", "send_voice")  # sends that may be slow
 
 
 def enqueue(
@@ -76,7 +76,7 @@ def _slow(method: str, payload: dict[str, Any]) -> bool:
     """A file the bot renders (a record) or uploads from its own copy (no Telegram file id):
     seconds, not milliseconds. For someone else it goes by the sender in the background:
     the actor's next update must not wait for another person's file."""
-    return method == "send_record" or (method in FILE_SENDS and not payload.get("file_id"))
+    return method in FILES and not payload.get("file_id")  # a record never has one
 
 
 def send(

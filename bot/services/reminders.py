@@ -158,10 +158,13 @@ async def _due(rt: Runtime, session: AsyncSession, column, now: datetime):  # ty
 
 def _described(rt: Runtime, process: Process, si: StepInstance) -> bool:
     sop = rt.sops.get(process.sop_number)
-    try:
-        return sop is not None and bool(sop.phase(si.step_no, si.role) and sop.role(si.role))
-    except (StopIteration, KeyError, ValueError, IndexError):  # a role or step it lacks
+    if sop is None:
         return False
+    try:
+        sop.phase(si.step_no, si.role), sop.role(si.role)
+    except (StopIteration, IndexError):  # a step or a role it lacks
+        return False
+    return True
 
 
 def next_reminder(
