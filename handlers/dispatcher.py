@@ -37,6 +37,7 @@ from handlers.inbox import (
     chat_key,
     sender,
 )
+from storage import raw
 from storage.models import Inbox
 
 log = logging.getLogger("handlers.inbox")  # one logger name for the inbox's lines
@@ -63,7 +64,7 @@ _DUE = (
     .order_by(_T.c.update_id)
     .limit(BATCH)
 )
-_CLAIM = (
+_CLAIM = raw.Sql(
     update(_T)
     # Due again on the row itself: on PostgreSQL a claim that waited for another
     # process's claim of the same rows re-checks only these, not the subquery's, once that
@@ -189,7 +190,7 @@ class Dispatcher:
         """Claim what is due, inside the caller's transaction; oldest first."""
         until = now + timedelta(seconds=self.rt.settings.inbox_lease_seconds)
         params = {"now": now, "until": until, "me": self.me, "taken": list(self._taken)}
-        rows = (await session.execute(_CLAIM, params)).all()
+        rows = (await raw.run(session, _CLAIM, params)).rows
         claimed = sorted((int(u), int(c), p) for u, c, p in rows)
         await self._preload(session, now, claimed)
         return claimed
@@ -261,7 +262,7 @@ class Dispatcher:
             return False
         try:
             async with self.rt.sessions.begin() as session:
-                await session.execute(_MARK, {"uid": update_id, "at": self.rt.clock.now()})
+                await raw.run(session, _MARK, {"uid": update_id, "at": self.rt.clock.now()})
         except Exception:
             return False  # the database is away after all: wait for it, as for an outage
         del self._failures[update_id]
@@ -296,7 +297,7 @@ class Dispatcher:
             if not item.marked:
                 async with self.rt.sessions.begin() as session:
                     params = {"uid": update_id, "at": self.rt.clock.now()}
-                    await session.execute(_MARK, params)
+                    await raw.run(session, _MARK, params)
         finally:
             self._taken.discard(update_id)
         return None

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.runtime import Runtime
 from handlers import recording
+from storage import raw
 from storage.models import Inbox
 
 if TYPE_CHECKING:  # the dispatcher imports this module
@@ -42,12 +43,12 @@ _NOW = bindparam("now", type_=_T.c.claimed_until.type)
 _UNTIL = bindparam("until", type_=_T.c.claimed_until.type)
 _ME = bindparam("me", type_=_T.c.claimed_by.type)
 _TAKEN = bindparam("taken", expanding=True, type_=_T.c.update_id.type)
-_MARK = (
+_MARK = raw.Sql(
     update(_T)
     .where(_T.c.update_id == bindparam("uid"), _T.c.handled_at.is_(None))
     .values(handled_at=bindparam("at", type_=_T.c.handled_at.type))
 )
-_INSERTS: dict[str, Any] = {}
+_INSERTS: dict[str, raw.Sql] = {}
 
 
 NOT_LOADED = object()  # `Item.actor` when the sender was not looked up with the claim
@@ -115,8 +116,10 @@ async def store(
     try:
         async with rt.sessions.begin() as session:
             # A redelivered update (same update_id) is skipped by the database itself.
-            new = await session.execute(_insert_for(session), rows)
-            count = len(new.all())
+            insert = _insert_for(session)
+            count = 0
+            for row in rows:
+                count += len((await raw.run(session, insert, row)).rows)
             if dispatcher is not None:
                 held = await recording.write_held(session, dispatcher.app, now)
                 claimed = await dispatcher.claim_in(session, now)
@@ -131,7 +134,7 @@ async def store(
     return count
 
 
-def _insert_for(session: AsyncSession):  # type: ignore[no-untyped-def]
+def _insert_for(session: AsyncSession) -> raw.Sql:
     """INSERT … ON CONFLICT DO NOTHING RETURNING for the database in use."""
     name = session.bind.dialect.name if session.bind is not None else "sqlite"
     if name not in _INSERTS:
@@ -139,7 +142,7 @@ def _insert_for(session: AsyncSession):  # type: ignore[no-untyped-def]
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert
-        _INSERTS[name] = (
+        _INSERTS[name] = raw.Sql(
             insert(_T)
             .on_conflict_do_nothing(index_elements=["update_id"])
             .returning(_T.c.update_id)
@@ -158,7 +161,7 @@ async def mark_handled(session: AsyncSession, now: datetime) -> None:
     item = CURRENT.get()
     if item is None:
         return  # not from the inbox (a job, a test calling the handler directly)
-    result = await session.execute(_MARK, {"uid": item.update_id, "at": now})
+    result = await raw.run(session, _MARK, {"uid": item.update_id, "at": now})
     if result.rowcount != 1:
         raise AlreadyHandled
 

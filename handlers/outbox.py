@@ -39,6 +39,7 @@ from handlers.recording import (
     record_in,
     write_held,
 )
+from storage import raw
 from storage.models import Outbox
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ _PENDING = (
     .order_by(case((_bulk, 1), else_=0), Outbox.id)
     .limit(BATCH + BULK_BATCH)
 )
-_TAKE = (  # compare-and-set: only rows nobody holds (or whose holder's lease ran out)
+_TAKE = raw.Sql(  # compare-and-set: only rows nobody holds (or whose holder's lease ran out)
     update(_T)
     .where(
         _T.c.id.in_(bindparam("ids", expanding=True)),
@@ -242,7 +243,7 @@ async def _claim(
         if not wanted:
             return []
         params = {"ids": [row.id for row in wanted], "now": now, "until": now + lease}
-        taken = set((await session.execute(_TAKE, params)).scalars())
+        taken = set((await raw.run(session, _TAKE, params)).scalars())
         claimed: list[list[Outbox]] = []
         gaps: list[int] = []
         for run in runs:
@@ -263,7 +264,7 @@ async def _claim(
                     or (row.last_error or "").startswith("TimedOut")
                 )
         if gaps:
-            await session.execute(RELEASE, {"ids": gaps})
+            await raw.run(session, RELEASE, {"ids": gaps})
         return claimed
 
 

@@ -19,6 +19,7 @@ from bot import texts
 from bot.runtime import Runtime
 from bot.services.outgoing import enqueue
 from handlers import outage
+from storage import raw
 from storage.models import Outbox, Person
 
 log = logging.getLogger(__name__)
@@ -27,10 +28,10 @@ INTERNAL = "internal: "  # an error of ours in preparing a row (not Telegram's r
 HOLD_MARGIN = 2.0  # seconds of claim a held record keeps at least (the pump writes it in 1 s)
 
 _T = Outbox.__table__
-RELEASE = (  # claimed rows not sent after all: the sender takes them, in each chat's order
+RELEASE = raw.Sql(  # claimed rows not sent after all: the sender takes them, in order
     update(_T).where(_T.c.id.in_(bindparam("ids", expanding=True))).values(claimed_until=None)
 )
-_SENT = (
+_SENT = raw.Sql(
     update(_T)
     .where(_T.c.id == bindparam("row_id"))
     .values(
@@ -85,7 +86,7 @@ async def record_in(
         if out.error is not None:
             await _record_failure(rt, session, now, row, out)
     if release:
-        await session.execute(RELEASE, {"ids": [row.id for row in release]})
+        await raw.run(session, RELEASE, {"ids": [row.id for row in release]})
 
 
 def not_recorded(app: Application, done: list[tuple[Outbox, Outcome]], exc: BaseException) -> None:
@@ -102,11 +103,9 @@ async def _write_sent(
 ) -> None:
     if not sent:
         return
-    params = [
-        {"row_id": row.id, "n": row.attempts + 1, "at": now, "mid": message_id}
-        for row, message_id in sent
-    ]
-    await session.execute(_SENT, params)
+    for row, message_id in sent:
+        params = {"row_id": row.id, "n": row.attempts + 1, "at": now, "mid": message_id}
+        await raw.run(session, _SENT, params)
     for row, message_id in sent:
         closes = row.payload.get("buttons") or row.tag in ("card", "escalation")  # settle_unsent
         if getattr(row, "uncertain", False) and closes and message_id:

@@ -30,7 +30,7 @@ from handlers import inbox, outage, recording
 from handlers.common import BotContext
 from handlers.outbox import deliver, deliver_now
 from handlers.pacing import PacedLimiter
-from storage import queued
+from storage import queued, raw
 from storage.models import Outbox
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ DATABASE_DOWN = outage.DATABASE_DOWN  # wait and handle the update again, say no
 
 # Per chat, the oldest message still waiting, and the oldest edit or closing still waiting
 # (built once: every action that sends asks).
-_OLDER_PENDING = (
+_OLDER_PENDING = raw.Sql(
     select(
         Outbox.chat_id,
         func.min(Outbox.id),
@@ -144,7 +144,7 @@ async def _own_rows(
     }
     older = {
         chat: (low, low_edit)
-        for chat, low, low_edit in await session.execute(_OLDER_PENDING, params)
+        for chat, low, low_edit in (await raw.run(session, _OLDER_PENDING, params)).rows
     }
     held_back = [
         row
@@ -153,7 +153,7 @@ async def _own_rows(
     ]
     if not held_back:
         return mine, for_sender
-    await session.execute(recording.RELEASE, {"ids": [row.id for row in held_back]})
+    await raw.run(session, recording.RELEASE, {"ids": [row.id for row in held_back]})
     return [row for row in mine if row not in held_back], True
 
 

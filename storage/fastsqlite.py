@@ -198,6 +198,34 @@ class FastConnection(AsyncAdapt_aiosqlite_connection):
             if self.writing is not None and not self._connection._conn.in_transaction:
                 self._release()  # autocommit (DDL, a failed first write): nothing held
 
+    async def run(self, sql: str, args: tuple, write: bool) -> tuple[list, int]:
+        """One statement from native async code (storage/raw.py), the same way `_run` runs
+        one for SQLAlchemy: the writer lock first for a write, SQLITE_BUSY on the thread."""
+        if write and self.writing is None:
+            lock = _writer_lock(self.database)
+            await _acquire(lock, self.busy_ms / 1000)
+            self.writing = lock
+        conn = self._connection._conn
+
+        def fn() -> tuple[list, int]:
+            cur = conn.execute(sql, args)
+            rows = cur.fetchall() if cur.description else []
+            count = cur.rowcount
+            cur.close()
+            return rows, count
+
+        try:
+            if not OFFLOAD.get():
+                try:
+                    return fn()
+                except sqlite3.OperationalError as exc:
+                    if not _is_busy(exc):
+                        raise
+            return await self._connection._execute(partial(_with_timeout, conn, self.busy_ms, fn))
+        finally:
+            if self.writing is not None and not conn.in_transaction:
+                self._release()
+
     def _release(self) -> None:
         lock, self.writing = self.writing, None
         if lock is not None and lock.locked():

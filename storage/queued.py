@@ -11,10 +11,11 @@ statement (`enqueue` takes everything as arguments).
 
 from __future__ import annotations
 
-from sqlalchemy import event, insert
+from sqlalchemy import bindparam, event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
+from storage import raw
 from storage.models import Outbox
 
 _KEY = "outbox_unwritten"
@@ -24,6 +25,8 @@ _COLUMNS = [c.key for c in _T.columns if c.key != "id"]
 # the rows (SQLite's rowid, PostgreSQL's sequence within one statement), so sorted they
 # match. (`sort_by_parameter_order` made SQLAlchemy insert one row per statement.)
 _INSERT = insert(_T).returning(_T.c.id)
+# The same for one row, straight to the driver (storage/raw.py): the id left to the database.
+_INSERT_ONE = raw.Sql(insert(_T).values({k: bindparam(k) for k in _COLUMNS}).returning(_T.c.id))
 
 
 def add(session: AsyncSession | Session, row: Outbox) -> None:
@@ -41,9 +44,20 @@ def _write(session: Session) -> None:
 
 
 async def write(session: AsyncSession) -> None:
-    """Write the queued rows now (their ids are needed)."""
-    if session.info.get(_KEY):
-        await session.run_sync(_write)
+    """Write the queued rows now (their ids are needed); before what the session holds
+    unwritten, as before any other statement."""
+    rows = session.info.pop(_KEY, None)
+    if not rows:
+        return
+    conn = await session.connection()
+    try:
+        for row in rows:
+            params = {key: getattr(row, key) for key in _COLUMNS}
+            row.id = (await raw.run_on(conn, _INSERT_ONE, params)).rows[0][0]
+    except BaseException:
+        for row in rows:
+            row.id = None
+        raise
 
 
 @event.listens_for(Session, "do_orm_execute")

@@ -1,0 +1,173 @@
+"""The hot statements of every update, run on the session's own driver connection (issue 12).
+
+SQLAlchemy spends about 100 µs of CPU on each statement before and after the driver's few
+microseconds (cache key, execution context, cursor and result objects); a py-spy profile of
+a one-message reply put 30% of the bot's CPU there. The statements every update runs (the
+inbox, the outbox, the records of what was sent) are fixed Core statements, so they are
+compiled once per database here and their parameters and rows converted with the same type
+processors SQLAlchemy would use, then sent straight to the driver:
+
+* in the session's transaction, on its connection (same locks, same commit or rollback);
+  what the session holds unwritten (queued outbox rows, ORM changes) is written first, as
+  SQLAlchemy's autoflush would;
+* SQLite through `FastConnection.run` (this process's writer lock, SQLITE_BUSY waited out on
+  the driver's thread), PostgreSQL through asyncpg in the transaction SQLAlchemy's adapter
+  opens;
+* a driver error is raised as the same `sqlalchemy.exc.DBAPIError` SQLAlchemy raises (a
+  lost connection marked invalidated and the connection dropped from the pool), so the
+  outage handling does not know the difference.
+
+Only for statements whose rows are plain values; anything ORM goes through the session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql import ClauseElement
+
+
+@dataclass(frozen=True)
+class _Form:
+    """One statement for one database and one length of each expanding IN list."""
+
+    sql: str
+    names: tuple[tuple[str, int | None], ...]  # each positional value: (parameter, index)
+    binds: tuple[Any, ...]  # bind processor per position, or None
+    results: tuple[Any, ...]  # result processor per column, or None
+    write: bool
+
+
+@dataclass(frozen=True)
+class Result:
+    rows: list[tuple[Any, ...]]
+    rowcount: int
+
+    def scalars(self) -> list[Any]:
+        return [row[0] for row in self.rows]
+
+
+class Sql:
+    """A Core statement, compiled on first use for each database (see the module)."""
+
+    def __init__(self, stmt: ClauseElement) -> None:
+        self.stmt = stmt
+        self._compiled: dict[str, Any] = {}
+        self._forms: dict[tuple[str, tuple[int, ...]], _Form] = {}
+        self._expanding: dict[str, tuple[str, ...]] = {}
+        self._defaults: dict[str, dict[str, Any]] = {}
+
+    def form(self, dialect: Dialect, params: dict[str, Any]) -> tuple[_Form, dict[str, Any]]:
+        name = dialect.name
+        compiled = self._compiled.get(name)
+        if compiled is None:
+            compiled = self._compiled[name] = self.stmt.compile(dialect=dialect)
+            order = compiled.positiontup
+            self._expanding[name] = tuple(n for n in order if compiled.binds[n].expanding)
+            self._defaults[name] = {
+                key: value
+                for key, value in compiled.construct_params(_check=False).items()
+                if value is not None
+            }
+        values = {**self._defaults[name], **params}
+        expanding = self._expanding[name]
+        key = (name, tuple(len(values[e]) for e in expanding))
+        form = self._forms.get(key)
+        if form is None:
+            form = self._forms[key] = _make_form(compiled, dialect, values, expanding)
+        return form, values
+
+
+def _make_form(compiled: Any, dialect: Dialect, values: dict, expanding: tuple) -> _Form:
+    every = {key: values.get(key) for key in compiled.positiontup}  # None: not given
+    state = compiled.construct_expanded_state(every)
+    origin: dict[str, tuple[str, int | None]] = {}
+    for base in expanding:
+        for i in range(len(values[base])):
+            origin[f"{base}_{i + 1}"] = (base, i)
+    names = tuple(origin.get(n, (n, None)) for n in state.positiontup or ())
+    processors = {**compiled._bind_processors, **(state.processors or {})}
+    binds = tuple(
+        processors.get(n, processors.get(o[0]))
+        for n, o in zip(state.positiontup or (), names, strict=True)
+    )
+    results = tuple(
+        entry.type._cached_result_processor(dialect, None) for entry in compiled._result_columns
+    )
+    head = state.statement.lstrip()[:6].upper()
+    return _Form(state.statement, names, binds, results, head not in ("SELECT", "PRAGMA"))
+
+
+async def run(session: AsyncSession, sql: Sql, params: dict[str, Any] | None = None) -> Result:
+    """Run `sql` in the session's transaction (see the module)."""
+    from storage import queued  # it writes its rows with `run_on`
+
+    await queued.write(session)
+    if not session.sync_session._is_clean():
+        await session.flush()
+    conn = await session.connection()
+    return await run_on(conn, sql, params)
+
+
+async def run_on(conn: AsyncConnection, sql: Sql, params: dict[str, Any] | None = None) -> Result:
+    dialect = conn.dialect
+    form, values = sql.form(dialect, params or {})
+    args = []
+    for (name, index), bind in zip(form.names, form.binds, strict=True):
+        value = values.get(name) if index is None else values[name][index]
+        args.append(bind(value) if bind is not None else value)
+    driver = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+    try:
+        if dialect.name == "sqlite":
+            rows, count = await driver.run(form.sql, tuple(args), form.write)
+        else:
+            rows, count = await _asyncpg(driver, form, args)
+    except Exception as exc:
+        raise await _wrapped(conn, dialect, driver, form.sql, args, exc) from exc
+    if rows and any(form.results):
+        procs = form.results
+        rows = [
+            tuple(p(v) if p is not None else v for p, v in zip(procs, row, strict=False))
+            for row in rows
+        ]
+    else:
+        rows = [tuple(row) for row in rows]
+    return Result(rows, count)
+
+
+async def _asyncpg(adapter: Any, form: _Form, args: list[Any]) -> tuple[list, int]:
+    async with adapter._execute_mutex:
+        if adapter._transaction is None:
+            await adapter._start_transaction()
+        pg = adapter._connection
+        if form.results:
+            rows = await pg.fetch(form.sql, *args)
+            return rows, len(rows)
+        status = await pg.execute(form.sql, *args)  # "UPDATE 3", "INSERT 0 1"
+        tail = status.rsplit(" ", 1)[-1]
+        return [], int(tail) if tail.isdigit() else -1
+
+
+async def _wrapped(
+    conn: AsyncConnection, dialect: Dialect, driver: Any, sql: str, args: list, exc: Exception
+) -> BaseException:
+    """What SQLAlchemy would have raised for this driver error."""
+    error: BaseException = exc
+    if dialect.name != "sqlite":
+        try:
+            driver._handle_exception(exc)  # asyncpg's errors as the adapter's DBAPI classes
+        except Exception as translated:
+            error = translated
+    dbapi = dialect.loaded_dbapi
+    if not isinstance(error, dbapi.Error):
+        return error
+    lost = dialect.is_disconnect(error, driver, None)
+    if lost:
+        await conn.invalidate(error)
+    return DBAPIError.instance(
+        sql, args, error, dbapi.Error, connection_invalidated=lost, dialect=dialect
+    )
