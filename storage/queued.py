@@ -49,7 +49,7 @@ async def write(session: AsyncSession) -> None:
     rows = session.info.pop(_KEY, None)
     if not rows:
         return
-    conn = await session.connection()
+    conn = await raw.connection(session)
     try:
         for row in rows:
             params = {key: getattr(row, key) for key in _COLUMNS}

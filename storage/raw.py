@@ -25,10 +25,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 
 @dataclass(frozen=True)
@@ -109,18 +110,28 @@ async def run(session: AsyncSession, sql: Sql, params: dict[str, Any] | None = N
     await queued.write(session)
     if not session.sync_session._is_clean():
         await session.flush()
-    conn = await session.connection()
-    return await run_on(conn, sql, params)
+    return await run_on(await connection(session), sql, params)
 
 
-async def run_on(conn: AsyncConnection, sql: Sql, params: dict[str, Any] | None = None) -> Result:
+async def connection(session: AsyncSession) -> Connection:
+    """The session's connection: the one its transaction holds (no greenlet round trip, a
+    third of a one-message reply's statements' cost), else a new one as usual."""
+    tx = session.sync_session._transaction
+    entry = tx._connections.get(session.sync_session.bind) if tx is not None else None
+    if entry is not None and not entry[0].closed and not entry[0].invalidated:
+        return entry[0]
+    return (await session.connection()).sync_connection  # type: ignore[return-value]
+
+
+async def run_on(conn: Connection, sql: Sql, params: dict[str, Any] | None = None) -> Result:
+    """Run `sql` on `conn` (a sync Connection, in a transaction of an async session)."""
     dialect = conn.dialect
     form, values = sql.form(dialect, params or {})
     args = []
     for (name, index), bind in zip(form.names, form.binds, strict=True):
         value = values.get(name) if index is None else values[name][index]
         args.append(bind(value) if bind is not None else value)
-    driver = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+    driver = conn.connection.dbapi_connection
     try:
         if dialect.name == "sqlite":
             rows, count = await driver.run(form.sql, tuple(args), form.write)
@@ -153,7 +164,7 @@ async def _asyncpg(adapter: Any, form: _Form, args: list[Any]) -> tuple[list, in
 
 
 async def _wrapped(
-    conn: AsyncConnection, dialect: Dialect, driver: Any, sql: str, args: list, exc: Exception
+    conn: Connection, dialect: Dialect, driver: Any, sql: str, args: list, exc: Exception
 ) -> BaseException:
     """What SQLAlchemy would have raised for this driver error."""
     error: BaseException = exc
@@ -167,7 +178,7 @@ async def _wrapped(
         return error
     lost = dialect.is_disconnect(error, driver, None)
     if lost:
-        await conn.invalidate(error)
+        await greenlet_spawn(conn.invalidate, error)  # the pool opens a new one next time
     return DBAPIError.instance(
         sql, args, error, dbapi.Error, connection_invalidated=lost, dialect=dialect
     )
