@@ -10,6 +10,7 @@ from sqlalchemy import and_, bindparam, delete, event, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
+from storage import raw
 from storage.models import Invite, Person, PersonRole, StandIn, StepInstance
 
 
@@ -39,9 +40,15 @@ _NOW = bindparam("now", type_=PersonRole.__table__.c.until.type)
 _IN_EFFECT = (StandIn.started_at.is_not(None), StandIn.ended_at.is_(None))
 # The person, their roles and the Plh/Plt hand-overs in effect they are part of, in one
 # statement (one row per role and stand-in; usually there is no stand-in).
-_ACTOR = (
+_PERSON = tuple(Person.__table__.c)
+_ACTOR = raw.Sql(
     select(
-        Person, PersonRole.role, StandIn.role, StandIn.jenis, StandIn.holder_id, StandIn.standin_id
+        *_PERSON,
+        PersonRole.role,
+        StandIn.role,
+        StandIn.jenis,
+        StandIn.holder_id,
+        StandIn.standin_id,
     )
     .outerjoin(
         PersonRole,
@@ -80,16 +87,20 @@ class PeopleError(Exception):
 
 
 async def find_actor(
-    session: AsyncSession, telegram_id: int, now: datetime, admin_ids: list[int]
+    where: raw.Where, telegram_id: int, now: datetime, admin_ids: list[int]
 ) -> Actor | None:
-    rows = (await session.execute(_ACTOR, {"telegram_id": telegram_id, "now": now})).all()
-    if not rows:
+    """The person (read as values: not an object of the session; `handlers.common._find`
+    writes through one) with their roles and stand-ins now; None for a stranger."""
+    found = await raw.run(where, _ACTOR, {"telegram_id": telegram_id, "now": now})
+    if not found.rows:
         return None
-    person = rows[0][0]
-    roles = {row[1] for row in rows if row[1]}
+    n = len(_PERSON)
+    person = Person(**{c.key: v for c, v in zip(_PERSON, found.rows[0][:n], strict=True)})
+    rows = [row[n:] for row in found.rows]
+    roles = {row[0] for row in rows if row[0]}
     standing_in: dict[str, tuple[str, int]] = {}
     away: set[str] = set()
-    for _, _, role, jenis, holder_id, standin_id in rows:  # by stand-in id: the latest counts
+    for _, role, jenis, holder_id, standin_id in rows:  # by stand-in id: the latest counts
         if role is not None and holder_id == person.id:
             away.add(role)
         if role is not None and standin_id == person.id and role not in roles:

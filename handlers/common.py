@@ -14,6 +14,7 @@ from bot.people import Actor, add_person, find_actor
 from bot.runtime import Runtime
 from bot.services.common import Buttons
 from handlers import inbox, outage
+from storage.models import Person
 
 CALLBACK_PREFIX = "t:"  # callback_data = "t:" + opaque token (<= 64 bytes)
 
@@ -108,8 +109,11 @@ async def _find(rt: Runtime, user, now):  # type: ignore[no-untyped-def]
         ):
             # Any message from them means they pressed Start (or unblocked the bot): the bot
             # can write to them again. Only then is this a write; most updates read only.
-            actor.person.started_at = actor.person.started_at or now
-            actor.person.unreachable_reason = None
+            person = await session.get(Person, actor.id)
+            assert person is not None  # just read, in this transaction
+            person.started_at = person.started_at or now
+            person.unreachable_reason = None
+            actor.person.started_at, actor.person.unreachable_reason = person.started_at, None
     return actor
 
 

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application
@@ -38,7 +37,6 @@ from handlers.inbox import (
     sender,
 )
 from storage import raw
-from storage.models import Inbox
 
 log = logging.getLogger("handlers.inbox")  # one logger name for the inbox's lines
 
@@ -76,6 +74,16 @@ _CLAIM = raw.Sql(
     )
     .values(claimed_by=_ME, claimed_until=_UNTIL)
     .returning(_T.c.update_id, _T.c.chat_id, _T.c.payload)
+)
+_RENEW = raw.Sql(
+    update(_T)
+    .where(_T.c.update_id.in_(_TAKEN), _T.c.handled_at.is_(None))
+    .values(claimed_until=_UNTIL)
+)
+_RELEASE = raw.Sql(
+    update(_T)
+    .where(_T.c.claimed_by == _ME, _T.c.handled_at.is_(None), _T.c.update_id.not_in(_TAKEN))
+    .values(claimed_until=None)
 )
 
 
@@ -153,50 +161,36 @@ class Dispatcher:
         now = self.rt.clock.now()
         held: list = []
         try:
-            async with self.rt.sessions.begin() as session:
-                held = await recording.write_held(session, self.app, now)
-                await self._renew(session, now, release)
-                return await self.claim_in(session, now)
+            async with raw.transaction(self.rt.sessions) as tx:
+                held = await recording.write_held(tx, self.app, now)
+                await self._renew(tx, now, release)
+                return await self.claim_in(tx, now)
         except BaseException:
             recording.put_back(self.app, held)
             raise
 
-    async def _renew(self, session: AsyncSession, now: datetime, release: bool) -> None:
+    async def _renew(self, tx: raw.Tx, now: datetime, release: bool) -> None:
         until = now + timedelta(seconds=self.rt.settings.inbox_lease_seconds)
         if self._taken:  # still working on these: keep the lease
-            await session.execute(
-                update(Inbox)
-                .where(Inbox.update_id.in_(self._taken), Inbox.handled_at.is_(None))
-                .values(claimed_until=until)
-                .execution_options(synchronize_session=False)
-            )
+            await tx.execute(_RENEW, {"taken": list(self._taken), "until": until})
         if release:
             # The database is back: updates we let go of when it failed are due now,
             # not when their claims run out.
-            await session.execute(
-                update(Inbox)
-                .where(
-                    Inbox.claimed_by == self.me,
-                    Inbox.handled_at.is_(None),
-                    Inbox.update_id.not_in(self._taken),
-                )
-                .values(claimed_until=None)
-                .execution_options(synchronize_session=False)
-            )
+            await tx.execute(_RELEASE, {"me": self.me, "taken": list(self._taken)})
 
     async def claim_in(
-        self, session: AsyncSession, now: datetime
+        self, where: raw.Where, now: datetime
     ) -> list[tuple[int, int, dict[str, Any]]]:
         """Claim what is due, inside the caller's transaction; oldest first."""
         until = now + timedelta(seconds=self.rt.settings.inbox_lease_seconds)
         params = {"now": now, "until": until, "me": self.me, "taken": list(self._taken)}
-        rows = (await raw.run(session, _CLAIM, params)).rows
+        rows = (await raw.run(where, _CLAIM, params)).rows
         claimed = sorted((int(u), int(c), p) for u, c, p in rows)
-        await self._preload(session, now, claimed)
+        await self._preload(where, now, claimed)
         return claimed
 
     async def _preload(
-        self, session: AsyncSession, now: datetime, claimed: list[tuple[int, int, dict[str, Any]]]
+        self, where: raw.Where, now: datetime, claimed: list[tuple[int, int, dict[str, Any]]]
     ) -> None:
         """Who sent each update, read in the claim's transaction: `identify` then needs no
         transaction of its own. Only for an update that will be handled at once (the first
@@ -209,7 +203,7 @@ class Dispatcher:
             seen.add(chat)
             user = sender(payload)
             if user is not None:
-                actor = await find_actor(session, user, now, self.rt.settings.admin_ids)
+                actor = await find_actor(where, user, now, self.rt.settings.admin_ids)
                 self._preloaded[update_id] = (self._takes.get(chat, 0), actor)
 
     async def _work(self, chat: int) -> None:
@@ -261,8 +255,8 @@ class Dispatcher:
         if failures < GIVE_UP_AFTER:
             return False
         try:
-            async with self.rt.sessions.begin() as session:
-                await raw.run(session, _MARK, {"uid": update_id, "at": self.rt.clock.now()})
+            async with raw.transaction(self.rt.sessions) as tx:
+                await tx.execute(_MARK, {"uid": update_id, "at": self.rt.clock.now()})
         except Exception:
             return False  # the database is away after all: wait for it, as for an outage
         del self._failures[update_id]
@@ -295,9 +289,8 @@ class Dispatcher:
             return item.error or RuntimeError("database")
         try:
             if not item.marked:
-                async with self.rt.sessions.begin() as session:
-                    params = {"uid": update_id, "at": self.rt.clock.now()}
-                    await raw.run(session, _MARK, params)
+                async with raw.transaction(self.rt.sessions) as tx:
+                    await tx.execute(_MARK, {"uid": update_id, "at": self.rt.clock.now()})
         finally:
             self._taken.discard(update_id)
         return None

@@ -114,15 +114,15 @@ async def store(
     claimed: list[tuple[int, int, dict[str, Any]]] = []
     held: list = []
     try:
-        async with rt.sessions.begin() as session:
+        async with raw.transaction(rt.sessions) as tx:
             # A redelivered update (same update_id) is skipped by the database itself.
-            insert = _insert_for(session)
+            insert = _insert_for(tx.dialect.name)
             count = 0
             for row in rows:
-                count += len((await raw.run(session, insert, row)).rows)
+                count += len((await tx.execute(insert, row)).rows)
             if dispatcher is not None:
-                held = await recording.write_held(session, dispatcher.app, now)
-                claimed = await dispatcher.claim_in(session, now)
+                held = await recording.write_held(tx, dispatcher.app, now)
+                claimed = await dispatcher.claim_in(tx, now)
     except BaseException as exc:
         if dispatcher is not None:
             recording.put_back(dispatcher.app, held)  # recorded by a later transaction
@@ -134,9 +134,8 @@ async def store(
     return count
 
 
-def _insert_for(session: AsyncSession) -> raw.Sql:
+def _insert_for(name: str) -> raw.Sql:
     """INSERT … ON CONFLICT DO NOTHING RETURNING for the database in use."""
-    name = session.bind.dialect.name if session.bind is not None else "sqlite"
     if name not in _INSERTS:
         if name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert

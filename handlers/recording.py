@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.ext import Application
 
 from bot import texts
@@ -66,8 +65,8 @@ async def record_all(
         return
     rt: Runtime = app.bot_data["rt"]
     try:
-        async with rt.sessions.begin() as session:
-            await record_in(rt, session, rt.clock.now(), done, release)
+        async with raw.transaction(rt.sessions) as tx:
+            await record_in(rt, tx, rt.clock.now(), done, release)
     except BaseException as exc:  # whatever failed, what went out is recorded later
         not_recorded(app, done, exc)
         raise
@@ -75,7 +74,7 @@ async def record_all(
 
 async def record_in(
     rt: Runtime,
-    session: AsyncSession,
+    session: raw.Where,
     now: datetime,
     done: list[tuple[Outbox, Outcome]],
     release: list[Outbox] = (),  # type: ignore[assignment]
@@ -99,7 +98,7 @@ def not_recorded(app: Application, done: list[tuple[Outbox, Outcome]], exc: Base
 
 
 async def _write_sent(
-    session: AsyncSession, now: datetime, sent: list[tuple[Outbox, int | None]]
+    session: raw.Where, now: datetime, sent: list[tuple[Outbox, int | None]]
 ) -> None:
     if not sent:
         return
@@ -164,7 +163,7 @@ async def _flush(app: Application) -> None:
         log.exception("recording the held sends failed; kept for the next transaction")
 
 
-async def write_held(session: AsyncSession, app: Application, now: datetime) -> list:
+async def write_held(session: raw.Where, app: Application, now: datetime) -> list:
     """In the caller's transaction: record the held sends. Returns them, for `put_back`
     if that transaction fails."""
     waiting = unrecorded(app)
@@ -195,14 +194,14 @@ async def record_unrecorded(app: Application) -> None:
 
 
 async def _record_failure(
-    rt: Runtime, session: AsyncSession, now: datetime, row: Outbox, out: Outcome
+    rt: Runtime, session: raw.Where, now: datetime, row: Outbox, out: Outcome
 ) -> None:
     error = out.error
     assert error is not None
-    values: dict = {"attempts": row.attempts + 1, "claimed_until": None}
+    values: dict = {"row_id": row.id, "n": row.attempts + 1, "error": error}
     if out.bug:
         # Telegram refused what the bot wrote: our fault, not the person's.
-        values |= {"status": "failed", "last_error": error}
+        await raw.run(session, _FAILED, values)
         log.error("outbox %s (%s) to %s refused: %s", row.id, row.method, row.chat_id, error)
         if not row.payload.get("alert"):
             said = texts.send_failed if error.startswith(INTERNAL) else texts.send_refused
@@ -210,18 +209,41 @@ async def _record_failure(
             for admin in rt.settings.admin_ids:
                 enqueue(session, now, admin, "send_message", alert)
     elif out.permanent:
-        values |= {"status": "failed", "last_error": error}
         log.warning("outbox %s to %s failed for good: %s", row.id, row.chat_id, error)
-        await session.execute(
-            update(Person).where(Person.telegram_id == row.chat_id).values(unreachable_reason=error)
-        )
+        await raw.run(session, _UNREACHABLE, {"chat": row.chat_id, "error": error})
+        await raw.run(session, _FAILED, values)
     else:
-        values |= {
-            "last_error": error,
-            "next_attempt_at": now + timedelta(seconds=out.retry_in or 1.0),
-        }
+        values["at"] = now + timedelta(seconds=out.retry_in or 1.0)
+        values["payload"] = row.payload
         if getattr(row, "uncertain", False) or error.startswith("TimedOut"):
             values["payload"] = {**row.payload, "uncertain": True}
         log.info("outbox %s to %s will be retried: %s", row.id, row.chat_id, error)
-    table = Outbox.__table__  # a Core update: none of the ORM's bulk-update set-up
-    await session.execute(update(table).where(table.c.id == row.id).values(**values))
+        await raw.run(session, _RETRY, values)
+
+
+_FAILED = raw.Sql(
+    update(_T)
+    .where(_T.c.id == bindparam("row_id"))
+    .values(
+        attempts=bindparam("n"),
+        claimed_until=None,
+        status="failed",
+        last_error=bindparam("error"),
+    )
+)
+_RETRY = raw.Sql(
+    update(_T)
+    .where(_T.c.id == bindparam("row_id"))
+    .values(
+        attempts=bindparam("n"),
+        claimed_until=None,
+        last_error=bindparam("error"),
+        next_attempt_at=bindparam("at", type_=_T.c.next_attempt_at.type),
+        payload=bindparam("payload", type_=_T.c.payload.type),
+    )
+)
+_UNREACHABLE = raw.Sql(
+    update(Person.__table__)
+    .where(Person.__table__.c.telegram_id == bindparam("chat"))
+    .values(unreachable_reason=bindparam("error"))
+)

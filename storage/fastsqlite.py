@@ -226,6 +226,22 @@ class FastConnection(AsyncAdapt_aiosqlite_connection):
             if self.writing is not None and not conn.in_transaction:
                 self._release()
 
+    async def finish(self, commit: bool) -> None:
+        """Commit or roll back from native async code (storage/raw.py's transactions)."""
+        conn = self._connection._conn
+        end = conn.commit if commit else conn.rollback
+        try:
+            if conn.in_transaction:
+                try:
+                    end()
+                except sqlite3.OperationalError as exc:
+                    if not _is_busy(exc):
+                        raise
+                    await self._connection._execute(partial(_with_timeout, conn, self.busy_ms, end))
+        finally:
+            if not conn.in_transaction:
+                self._release()
+
     def _release(self) -> None:
         lock, self.writing = self.writing, None
         if lock is not None and lock.locked():

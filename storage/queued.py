@@ -43,17 +43,16 @@ def _write(session: Session) -> None:
         row.id = row_id
 
 
-async def write(session: AsyncSession) -> None:
-    """Write the queued rows now (their ids are needed); before what the session holds
+async def write(where: AsyncSession | raw.Tx) -> None:
+    """Write the queued rows now (their ids are needed); before what a session holds
     unwritten, as before any other statement."""
-    rows = session.info.pop(_KEY, None)
+    rows = where.info.pop(_KEY, None)
     if not rows:
         return
-    conn = await raw.connection(session)
     try:
         for row in rows:
             params = {key: getattr(row, key) for key in _COLUMNS}
-            row.id = (await raw.run_on(conn, _INSERT_ONE, params)).rows[0][0]
+            row.id = (await raw.execute(where, _INSERT_ONE, params)).rows[0][0]
     except BaseException:
         for row in rows:
             row.id = None

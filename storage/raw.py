@@ -22,12 +22,14 @@ Only for statements whose rows are plain values; anything ORM goes through the s
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.util.concurrency import greenlet_spawn
 
@@ -103,14 +105,78 @@ def _make_form(compiled: Any, dialect: Dialect, values: dict, expanding: tuple) 
     return _Form(state.statement, names, binds, results, head not in ("SELECT", "PRAGMA"))
 
 
-async def run(session: AsyncSession, sql: Sql, params: dict[str, Any] | None = None) -> Result:
-    """Run `sql` in the session's transaction (see the module)."""
-    from storage import queued  # it writes its rows with `run_on`
+class Tx:
+    """A transaction of its own on a pooled connection, with no ORM session: for the
+    infrastructure's transactions of every update (the inbox's store and claim, the
+    records of what was sent), whose opening, commit and closing through an AsyncSession
+    cost more than their statements. Has what `run` and `outgoing.enqueue` need of a
+    session (`info`: the queued outbox rows); see `transaction`."""
 
-    await queued.write(session)
-    if not session.sync_session._is_clean():
-        await session.flush()
-    return await run_on(await connection(session), sql, params)
+    def __init__(self, dialect: Dialect, pooled: Any) -> None:
+        self.dialect = dialect
+        self.pooled = pooled  # the pool's connection (its .dbapi_connection is the driver's)
+        self.info: dict[str, Any] = {}
+
+    async def execute(self, sql: Sql, params: dict[str, Any] | None = None) -> Result:
+        return await _execute(self.dialect, self.pooled, sql, params, self.pooled.invalidate)
+
+    async def end(self, commit: bool) -> None:
+        driver = self.pooled.dbapi_connection
+        try:
+            if self.dialect.name == "sqlite":
+                await driver.finish(commit)
+            elif driver._transaction is not None:
+                end = driver._transaction.commit if commit else driver._transaction.rollback
+                await driver._call_and_discard(end)
+        except Exception as exc:
+            what = "COMMIT" if commit else "ROLLBACK"
+            raise await _wrapped(
+                self.dialect, driver, what, [], exc, self.pooled.invalidate
+            ) from exc
+
+
+@contextlib.asynccontextmanager
+async def transaction(sessions: async_sessionmaker) -> AsyncIterator[Tx]:
+    """`async with transaction(rt.sessions) as tx`: on the sessions' engine, committed at
+    the end, rolled back on an exception, like `sessions.begin()`."""
+    engine: AsyncEngine = sessions.kw["bind"]
+    pooled = await greenlet_spawn(engine.sync_engine.raw_connection)  # pre-ping, connect
+    tx = Tx(engine.dialect, pooled)
+    try:
+        yield tx
+        from storage import queued
+
+        await queued.write(tx)  # rows queued after the last statement
+        await tx.end(commit=True)
+    except BaseException:
+        tx.info.clear()
+        with contextlib.suppress(Exception):  # the error that got us here is the one to see
+            await tx.end(commit=False)
+        raise
+    finally:
+        await greenlet_spawn(pooled.close)  # back to the pool (its reset finds nothing open)
+
+
+Where = AsyncSession | Tx
+
+
+async def run(where: Where, sql: Sql, params: dict[str, Any] | None = None) -> Result:
+    """Run `sql` in the transaction of a session or a `Tx` (see the module): what it holds
+    unwritten is written first."""
+    from storage import queued  # it writes its rows with `execute`
+
+    await queued.write(where)
+    if isinstance(where, AsyncSession) and not where.sync_session._is_clean():
+        await where.flush()
+    return await execute(where, sql, params)
+
+
+async def execute(where: Where, sql: Sql, params: dict[str, Any] | None = None) -> Result:
+    """`run` without writing what the session holds first."""
+    if isinstance(where, Tx):
+        return await where.execute(sql, params)
+    conn = await connection(where)
+    return await _execute(conn.dialect, conn.connection, sql, params, conn.invalidate)
 
 
 async def connection(session: AsyncSession) -> Connection:
@@ -123,22 +189,26 @@ async def connection(session: AsyncSession) -> Connection:
     return (await session.connection()).sync_connection  # type: ignore[return-value]
 
 
-async def run_on(conn: Connection, sql: Sql, params: dict[str, Any] | None = None) -> Result:
-    """Run `sql` on `conn` (a sync Connection, in a transaction of an async session)."""
-    dialect = conn.dialect
+async def _execute(
+    dialect: Dialect,
+    pooled: Any,
+    sql: Sql,
+    params: dict[str, Any] | None,
+    invalidate: Callable[[BaseException], None],
+) -> Result:
     form, values = sql.form(dialect, params or {})
     args = []
     for (name, index), bind in zip(form.names, form.binds, strict=True):
         value = values.get(name) if index is None else values[name][index]
         args.append(bind(value) if bind is not None else value)
-    driver = conn.connection.dbapi_connection
+    driver = pooled.dbapi_connection
     try:
         if dialect.name == "sqlite":
             rows, count = await driver.run(form.sql, tuple(args), form.write)
         else:
             rows, count = await _asyncpg(driver, form, args)
     except Exception as exc:
-        raise await _wrapped(conn, dialect, driver, form.sql, args, exc) from exc
+        raise await _wrapped(dialect, driver, form.sql, args, exc, invalidate) from exc
     if rows and any(form.results):
         procs = form.results
         rows = [
@@ -164,7 +234,12 @@ async def _asyncpg(adapter: Any, form: _Form, args: list[Any]) -> tuple[list, in
 
 
 async def _wrapped(
-    conn: Connection, dialect: Dialect, driver: Any, sql: str, args: list, exc: Exception
+    dialect: Dialect,
+    driver: Any,
+    sql: str,
+    args: list,
+    exc: Exception,
+    invalidate: Callable[[BaseException], None],
 ) -> BaseException:
     """What SQLAlchemy would have raised for this driver error."""
     error: BaseException = exc
@@ -178,7 +253,7 @@ async def _wrapped(
         return error
     lost = dialect.is_disconnect(error, driver, None)
     if lost:
-        await greenlet_spawn(conn.invalidate, error)  # the pool opens a new one next time
+        await greenlet_spawn(invalidate, error)  # the pool opens a new one next time
     return DBAPIError.instance(
         sql, args, error, dbapi.Error, connection_invalidated=lost, dialect=dialect
     )

@@ -38,6 +38,11 @@ class Flaky:
         self._check()
         return self.real.begin(*args, **kwargs)
 
+    @property
+    def kw(self) -> Any:  # the engine, for storage/raw.py's transactions
+        self._check()
+        return self.real.kw
+
 
 @pytest.fixture
 async def h(tmp_path):
