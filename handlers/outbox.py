@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from sqlalchemy import bindparam, case, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.ext import Application
 
 from bot.runtime import Runtime
@@ -52,8 +51,9 @@ _bulk = Outbox.tag.in_(BULK_TAGS)
 # The statements of every send, built once with bound parameters (issue 12).
 _T = Outbox.__table__
 _AT = _T.c.claimed_until.type
-_PENDING = (
-    select(Outbox)
+_COLUMNS = tuple(_T.c)
+_PENDING = raw.Sql(  # as values: the rows are what to send, nothing the ORM tracks
+    select(*_COLUMNS)
     .where(Outbox.status == "pending")
     .order_by(case((_bulk, 1), else_=0), Outbox.id)
     .limit(BATCH + BULK_BATCH)
@@ -111,7 +111,7 @@ async def _record_first(
     held: list,
     done: list[tuple[Outbox, Outcome]],
     release: list[Outbox],
-    session: AsyncSession,
+    session: raw.Where,
     now: datetime,
 ) -> None:
     held.extend(await write_held(session, app, now))
@@ -200,7 +200,7 @@ async def _send_run(
 async def _claim(
     rt: Runtime,
     run_length: int = 1,
-    first: Callable[[AsyncSession, datetime], Awaitable[None]] | None = None,
+    first: Callable[[raw.Tx, datetime], Awaitable[None]] | None = None,
 ) -> list[list[Outbox]]:
     """Claim what is due: per chat the first rows in order (up to `run_length`, stopping at
     one not due yet), each row of housekeeping on its own. One compare-and-set for all;
@@ -210,13 +210,16 @@ async def _claim(
     # A claim is a lease: if this process dies mid-send, another takes the row over when
     # the lease runs out (so keep it longer than the slowest send, shorter than patience).
     lease = timedelta(seconds=rt.settings.outbox_lease_seconds)
-    async with rt.sessions.begin() as session:
+    async with raw.transaction(rt.sessions) as tx:
         if first is not None:
-            await first(session, now)
+            await first(tx, now)
         # Interactive rows first; bulk ones (the digest, reminders) a couple of seconds'
         # worth per pass at Telegram's pace, so what a person's action queued meanwhile goes
         # next. One query: pending rows are few but during a digest.
-        rows = await session.scalars(_PENDING)
+        rows = [
+            Outbox(**{c.key: v for c, v in zip(_COLUMNS, row, strict=True)})
+            for row in (await tx.execute(_PENDING)).rows
+        ]
         interactive: list[Outbox] = []
         bulk: list[Outbox] = []
         for row in rows:
@@ -243,7 +246,7 @@ async def _claim(
         if not wanted:
             return []
         params = {"ids": [row.id for row in wanted], "now": now, "until": now + lease}
-        taken = set((await raw.run(session, _TAKE, params)).scalars())
+        taken = set((await raw.run(tx, _TAKE, params)).scalars())
         claimed: list[list[Outbox]] = []
         gaps: list[int] = []
         for run in runs:
@@ -264,7 +267,7 @@ async def _claim(
                     or (row.last_error or "").startswith("TimedOut")
                 )
         if gaps:
-            await raw.run(session, RELEASE, {"ids": gaps})
+            await raw.run(tx, RELEASE, {"ids": gaps})
         return claimed
 
 
