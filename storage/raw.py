@@ -160,13 +160,16 @@ async def transaction(sessions: async_sessionmaker) -> AsyncIterator[Tx]:
 Where = AsyncSession | Tx
 
 
-async def run(where: Where, sql: Sql, params: dict[str, Any] | None = None) -> Result:
-    """Run `sql` in the transaction of a session or a `Tx` (see the module): what it holds
-    unwritten is written first."""
+async def run(
+    where: Where, sql: Sql, params: dict[str, Any] | None = None, flush: bool = True
+) -> Result:
+    """Run `sql` in the transaction of a session or a `Tx` (see the module): the queued
+    outbox rows are written first, and what the ORM holds unwritten unless `flush` is
+    False (the caller knows the statement does not read it, as under `no_autoflush`)."""
     from storage import queued  # it writes its rows with `execute`
 
     await queued.write(where)
-    if isinstance(where, AsyncSession) and not where.sync_session._is_clean():
+    if flush and isinstance(where, AsyncSession) and not where.sync_session._is_clean():
         await where.flush()
     return await execute(where, sql, params)
 

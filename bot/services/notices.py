@@ -4,6 +4,7 @@ everyone involved, the disposisi record, and how the actor is named (Plh/Plt).""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,9 +16,23 @@ from bot.services.common import audit, latest_document, locks_rows
 from bot.services.outgoing import enqueue, send, send_document
 from bot.services.views import document_label
 from bot.sop.model import Kind, SopDefinition
+from storage import raw
 from storage.models import Disposition, Outbox, Person, Process, StepInstance
 
 CLOSABLE = ("card", "reminder", "escalation")
+
+
+class _Copy(NamedTuple):
+    """A copy of a step's card in the outbox (`_COPIES`)."""
+
+    id: int
+    chat_id: int
+    tag: str
+    status: str
+    claimed_until: datetime | None
+    message_id: int | None
+    closed_at: datetime | None
+    uncertain: bool | None
 
 
 async def close_cards(session: AsyncSession, now: datetime, si: StepInstance, text: str) -> None:
@@ -28,10 +43,10 @@ async def close_cards(session: AsyncSession, now: datetime, si: StepInstance, te
     # with the next flush (one flush fewer per transition).
     if any(isinstance(o, Outbox) for o in (*session.new, *session.dirty)):
         await session.flush()
-    with session.no_autoflush:
-        if locks_rows(session):  # whoever is queueing a copy of it now goes first
-            await session.execute(_LOCK_STEP, {"si": si.id})
-        rows = (await session.execute(_COPIES, {"si": si.id})).all()
+    if locks_rows(session):  # whoever is queueing a copy of it now goes first
+        await raw.run(session, _LOCK_STEP, {"si": si.id}, flush=False)
+    found = await raw.run(session, _COPIES, {"si": si.id}, flush=False)
+    rows = [_Copy(*r) for r in found.rows]
     waiting = [r for r in rows if r.status == "pending" and r.claimed_until is None]
     if waiting:
         await session.flush()  # the action's own writes (and their locks) come first, as ever
@@ -47,8 +62,7 @@ async def close_cards(session: AsyncSession, now: datetime, si: StepInstance, te
                 session.info["pressed_closed"] = text
                 # Not worth a flush of the action's changes of its own (that comes with the
                 # new step's, or the commit): the pressed copy is the presser's alone.
-                with session.no_autoflush:
-                    await session.execute(_CLOSED, {"ids": ids, "at": now})
+                await raw.run(session, _CLOSED, {"ids": ids, "at": now}, flush=False)
                 if all(_closed_with(r, pressed[1], dropped) for r in mine):
                     continue
         enqueue(session, now, chat, "close_task", {"text": text}, si.id)
@@ -112,19 +126,23 @@ def _closed_with(row, pressed_message: int, dropped: set[int]) -> bool:  # type:
 
 # Built once, on the outbox table (every closed step reads it; no ORM objects involved).
 _OUTBOX = Outbox.__table__
-_COPIES = select(
-    _OUTBOX.c.id,
-    _OUTBOX.c.chat_id,
-    _OUTBOX.c.tag,
-    _OUTBOX.c.status,
-    _OUTBOX.c.claimed_until,
-    _OUTBOX.c.message_id,
-    _OUTBOX.c.closed_at,
-    _OUTBOX.c.payload["uncertain"].as_boolean().label("uncertain"),
-).where(_OUTBOX.c.step_instance_id == bindparam("si"), _OUTBOX.c.tag.in_(CLOSABLE))
-_LOCK_STEP = select(StepInstance.id).where(StepInstance.id == bindparam("si")).with_for_update()
-_COPIES_IN_CHAT = _COPIES.where(_OUTBOX.c.chat_id == bindparam("chat"))
-_CLOSED = (
+_COPIES = raw.Sql(
+    select(
+        _OUTBOX.c.id,
+        _OUTBOX.c.chat_id,
+        _OUTBOX.c.tag,
+        _OUTBOX.c.status,
+        _OUTBOX.c.claimed_until,
+        _OUTBOX.c.message_id,
+        _OUTBOX.c.closed_at,
+        _OUTBOX.c.payload["uncertain"].as_boolean().label("uncertain"),
+    ).where(_OUTBOX.c.step_instance_id == bindparam("si"), _OUTBOX.c.tag.in_(CLOSABLE))
+)
+_LOCK_STEP = raw.Sql(
+    select(StepInstance.id).where(StepInstance.id == bindparam("si")).with_for_update()
+)
+_COPIES_IN_CHAT = _COPIES.stmt.where(_OUTBOX.c.chat_id == bindparam("chat"))
+_CLOSED = raw.Sql(
     update(_OUTBOX)
     .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
     .values(closed_at=bindparam("at", type_=_OUTBOX.c.closed_at.type))

@@ -14,6 +14,7 @@ from bot.services.outgoing import enqueue, send, send_document
 from bot.sop.model import Kind, SopDefinition, Step
 from bot.workflow import engine
 from bot.workflow.engine import ProcessState
+from storage import raw
 from storage.models import (
     ActionToken,
     Disposition,
@@ -25,7 +26,7 @@ from storage.models import (
 )
 
 # Read for every card (each /tugas reads them once per open task): built once.
-_NOTES = (
+_NOTES = raw.Sql(
     select(StepInstance.step_no, StepInstance.note, Person.name)
     .join(Person, Person.id == StepInstance.actor_id)
     .where(
@@ -44,7 +45,7 @@ _DOC = (
     .limit(1)
 )
 _DOC_OF_STEP = _DOC.where(Document.step_no == bindparam("step"))
-_DISPOSITION = (  # the newest disposisi of the step before (its instruksi and catatan)
+_DISPOSITION = raw.Sql(  # the newest disposisi of the step before (its instruksi and catatan)
     select(Disposition.instruksi, Disposition.catatan)
     .join(StepInstance, StepInstance.id == Disposition.step_instance_id)
     .where(Disposition.process_id == bindparam("pid"), StepInstance.step_no == bindparam("step"))
@@ -63,7 +64,7 @@ async def task_view(
 ) -> tuple[texts.TaskView, Document | None]:
     step = sop.phase(si.step_no, si.role)
     state = ProcessState.from_json(process.state)
-    notes_rows = (await session.execute(_NOTES, {"pid": process.id})).all()
+    notes_rows = (await raw.run(session, _NOTES, {"pid": process.id})).rows
     notes = [(f"{name} (langkah {no})", note) for no, note, name in notes_rows]
     revision = None
     if si.round and step.kind is Kind.UNGGAH:
@@ -99,8 +100,9 @@ async def task_view(
     catatan = None
     if step.no > 1 and sop.step(step.no - 1).kind is Kind.DISPOSISI:
         params = {"pid": process.id, "step": step.no - 1}
-        row = (await session.execute(_DISPOSITION, params)).first()
-        if row is not None:
+        found = (await raw.run(session, _DISPOSITION, params)).rows
+        if found:
+            row = found[0]
             instruksi = list(row[0] or [])
             # The Kadis's own catatan is the arahan, shown on its own line already.
             catatan = row[1] if step.no > 2 else None
@@ -224,6 +226,9 @@ def card_buttons(
 
 
 _TOKEN_COLUMNS = [c.key for c in ActionToken.__table__.columns]
+_ADD_TOKEN = raw.Sql(
+    insert(ActionToken.__table__).values({c: bindparam(c) for c in _TOKEN_COLUMNS})
+)
 
 
 async def step_tokens(session: AsyncSession, si_id: int) -> list[ActionToken]:
@@ -258,8 +263,8 @@ async def make_step_tokens(
             ActionToken(token=new_token(), step_instance_id=si.id, action=action, created_at=now)
         )
     # One Core executemany: the ORM's unit of work for these plain rows cost more (issue 12).
-    rows = [{c: getattr(t, c) for c in _TOKEN_COLUMNS} for t in made]
-    await session.execute(insert(ActionToken.__table__), rows)
+    for t in made:  # as a Core insert: the ORM's pending changes stay for the next flush
+        await raw.run(session, _ADD_TOKEN, {c: getattr(t, c) for c in _TOKEN_COLUMNS}, False)
     return made
 
 
