@@ -64,8 +64,8 @@ _ACTOR = raw.Sql(
 )
 _STAND_INS = select(StandIn).where(*_IN_EFFECT).order_by(StandIn.id)
 # A role's holders, each with whoever stands in for them now (None: nobody).
-_HOLDERS = (
-    select(Person, StandIn.standin_id)
+_HOLDERS = raw.Sql(
+    select(*_PERSON, StandIn.standin_id)
     .join(PersonRole, PersonRole.person_id == Person.id)
     .outerjoin(
         StandIn,
@@ -78,6 +78,11 @@ _HOLDERS = (
     )
     .order_by(Person.id, StandIn.id)
 )
+
+
+def _person(values: tuple) -> Person:
+    """A person read as values (`_PERSON`): to read, not an object of the session."""
+    return Person(**{c.key: v for c, v in zip(_PERSON, values, strict=True)})
 
 
 class PeopleError(Exception):
@@ -95,7 +100,7 @@ async def find_actor(
     if not found.rows:
         return None
     n = len(_PERSON)
-    person = Person(**{c.key: v for c, v in zip(_PERSON, found.rows[0][:n], strict=True)})
+    person = _person(found.rows[0][:n])
     rows = [row[n:] for row in found.rows]
     roles = {row[0] for row in rows if row[0]}
     standing_in: dict[str, tuple[str, int]] = {}
@@ -240,11 +245,12 @@ async def _holders(
         return cached[0], cached[1]
     people: list[Person] = []
     replaced: dict[int, int] = {}
-    for person, standin_id in await session.execute(_HOLDERS, {"role": role, "now": now}):
-        if not people or people[-1] is not person:
-            people.append(person)
-        if standin_id is not None:
-            replaced[person.id] = standin_id  # by stand-in id: the latest counts
+    n = len(_PERSON)
+    for row in (await raw.run(session, _HOLDERS, {"role": role, "now": now})).rows:
+        if not people or people[-1].id != row[0]:  # one row per stand-in of the same holder
+            people.append(_person(row[:n]))
+        if row[n] is not None:
+            replaced[row[0]] = row[n]  # by stand-in id: the latest counts
     _keep(session, ("holders", role, now), [people, replaced])
     return people, replaced
 
