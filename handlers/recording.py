@@ -10,6 +10,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, update
 from telegram.ext import Application
@@ -30,16 +31,32 @@ _T = Outbox.__table__
 RELEASE = raw.Sql(  # claimed rows not sent after all: the sender takes them, in order
     update(_T).where(_T.c.id.in_(bindparam("ids", expanding=True))).values(claimed_until=None)
 )
-_SENT = raw.Sql(
-    update(_T)
-    .where(_T.c.id == bindparam("row_id"))
-    .values(
-        attempts=bindparam("n"),
-        claimed_until=None,
-        status="sent",
-        sent_at=bindparam("at", type_=_T.c.sent_at.type),
-        message_id=bindparam("mid"),
+
+
+def _attempt_of(**values: Any) -> raw.Sql:
+    """What an attempt to send one row came to: its count, its claim given up, `values`."""
+    return raw.Sql(
+        update(_T)
+        .where(_T.c.id == bindparam("row_id"))
+        .values(attempts=bindparam("n"), claimed_until=None, **values)
     )
+
+
+_SENT = _attempt_of(
+    status="sent",
+    sent_at=bindparam("at", type_=_T.c.sent_at.type),
+    message_id=bindparam("mid"),
+)
+_FAILED = _attempt_of(status="failed", last_error=bindparam("error"))
+_RETRY = _attempt_of(
+    last_error=bindparam("error"),
+    next_attempt_at=bindparam("at", type_=_T.c.next_attempt_at.type),
+    payload=bindparam("payload", type_=_T.c.payload.type),
+)
+_UNREACHABLE = raw.Sql(
+    update(Person.__table__)
+    .where(Person.__table__.c.telegram_id == bindparam("chat"))
+    .values(unreachable_reason=bindparam("error"))
 )
 
 
@@ -219,31 +236,3 @@ async def _record_failure(
             values["payload"] = {**row.payload, "uncertain": True}
         log.info("outbox %s to %s will be retried: %s", row.id, row.chat_id, error)
         await raw.run(session, _RETRY, values)
-
-
-_FAILED = raw.Sql(
-    update(_T)
-    .where(_T.c.id == bindparam("row_id"))
-    .values(
-        attempts=bindparam("n"),
-        claimed_until=None,
-        status="failed",
-        last_error=bindparam("error"),
-    )
-)
-_RETRY = raw.Sql(
-    update(_T)
-    .where(_T.c.id == bindparam("row_id"))
-    .values(
-        attempts=bindparam("n"),
-        claimed_until=None,
-        last_error=bindparam("error"),
-        next_attempt_at=bindparam("at", type_=_T.c.next_attempt_at.type),
-        payload=bindparam("payload", type_=_T.c.payload.type),
-    )
-)
-_UNREACHABLE = raw.Sql(
-    update(Person.__table__)
-    .where(Person.__table__.c.telegram_id == bindparam("chat"))
-    .values(unreachable_reason=bindparam("error"))
-)
