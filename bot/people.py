@@ -81,8 +81,7 @@ _HOLDERS = raw.Sql(
 
 
 def _person(values: tuple) -> Person:
-    """A person read as values (`_PERSON`): to read, not an object of the session."""
-    return Person(**{c.key: v for c, v in zip(_PERSON, values, strict=True)})
+    return raw.instance(Person, _PERSON, values)  # type: ignore[no-any-return]
 
 
 class PeopleError(Exception):

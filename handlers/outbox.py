@@ -216,10 +216,7 @@ async def _claim(
         # Interactive rows first; bulk ones (the digest, reminders) a couple of seconds'
         # worth per pass at Telegram's pace, so what a person's action queued meanwhile goes
         # next. One query: pending rows are few but during a digest.
-        rows = [
-            Outbox(**{c.key: v for c, v in zip(_COLUMNS, row, strict=True)})
-            for row in (await tx.execute(_PENDING)).rows
-        ]
+        rows = [raw.instance(Outbox, _COLUMNS, row) for row in (await tx.execute(_PENDING)).rows]
         interactive: list[Outbox] = []
         bulk: list[Outbox] = []
         for row in rows:

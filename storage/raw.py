@@ -54,6 +54,12 @@ class Result:
         return [row[0] for row in self.rows]
 
 
+def instance(cls: type[Any], columns: tuple[Any, ...], row: tuple[Any, ...]) -> Any:
+    """A mapped object made from a row of `columns` read as values: to read, not an object
+    of any session (nothing written back; whoever changes a row loads it through the ORM)."""
+    return cls(**{c.key: v for c, v in zip(columns, row, strict=True)})
+
+
 class Sql:
     """A Core statement, compiled on first use for each database (see the module)."""
 
@@ -165,12 +171,15 @@ async def run(
 ) -> Result:
     """Run `sql` in the transaction of a session or a `Tx` (see the module): the queued
     outbox rows are written first, and what the ORM holds unwritten unless `flush` is
-    False (the caller knows the statement does not read it, as under `no_autoflush`)."""
+    False (the caller knows the statement does not read it) or the session is in
+    `no_autoflush`."""
     from storage import queued  # it writes its rows with `execute`
 
     await queued.write(where)
-    if flush and isinstance(where, AsyncSession) and not where.sync_session._is_clean():
-        await where.flush()
+    if isinstance(where, AsyncSession) and flush:
+        sync = where.sync_session
+        if sync.autoflush and not sync._is_clean():  # as SQLAlchemy's autoflush
+            await where.flush()
     return await execute(where, sql, params)
 
 

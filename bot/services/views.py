@@ -38,13 +38,15 @@ _NOTES = raw.Sql(
 )
 # The document a card is about: the newest a person sent (not the records the bot made),
 # of the whole process or of one step.
-_DOC = (
-    select(Document)
+_DOC_COLUMNS = tuple(Document.__table__.c)
+_DOC_QUERY = (
+    select(*_DOC_COLUMNS)
     .where(Document.process_id == bindparam("pid"), Document.purpose.not_in(RECORD_PURPOSES))
     .order_by(Document.id.desc())
     .limit(1)
 )
-_DOC_OF_STEP = _DOC.where(Document.step_no == bindparam("step"))
+_DOC = raw.Sql(_DOC_QUERY)
+_DOC_OF_STEP = raw.Sql(_DOC_QUERY.where(Document.step_no == bindparam("step")))
 _DISPOSITION = raw.Sql(  # the newest disposisi of the step before (its instruksi and catatan)
     select(Disposition.instruksi, Disposition.catatan)
     .join(StepInstance, StepInstance.id == Disposition.step_instance_id)
@@ -52,8 +54,9 @@ _DISPOSITION = raw.Sql(  # the newest disposisi of the step before (its instruks
     .order_by(Disposition.id.desc())
     .limit(1)
 )
-_TOKENS = (
-    select(ActionToken)
+_TOKEN_TABLE = tuple(ActionToken.__table__.c)
+_TOKENS = raw.Sql(
+    select(*_TOKEN_TABLE)
     .where(ActionToken.step_instance_id == bindparam("si"))
     .order_by(ActionToken.created_at, ActionToken.token)
 )
@@ -74,9 +77,10 @@ async def task_view(
     # The document a reviewer or the archivist looks at: the latest of the drafting step.
     source = step.revisi_ke if step.kind.is_review else None
     if source is None:
-        doc = await session.scalar(_DOC, {"pid": process.id})
+        found = await raw.run(session, _DOC, {"pid": process.id})
     else:
-        doc = await session.scalar(_DOC_OF_STEP, {"pid": process.id, "step": source})
+        found = await raw.run(session, _DOC_OF_STEP, {"pid": process.id, "step": source})
+    doc = raw.instance(Document, _DOC_COLUMNS, found.rows[0]) if found.rows else None
     paraf: list[tuple[str, datetime]] = []
     revised_for_me = None
     if step.kind.is_review and doc is not None:
@@ -232,7 +236,8 @@ _ADD_TOKEN = raw.Sql(
 
 
 async def step_tokens(session: AsyncSession, si_id: int) -> list[ActionToken]:
-    return list((await session.scalars(_TOKENS, {"si": si_id})).all())
+    rows = (await raw.run(session, _TOKENS, {"si": si_id})).rows
+    return [raw.instance(ActionToken, _TOKEN_TABLE, row) for row in rows]
 
 
 async def make_step_tokens(
