@@ -216,7 +216,9 @@ async def _claim(
         # Interactive rows first; bulk ones (the digest, reminders) a couple of seconds'
         # worth per pass at Telegram's pace, so what a person's action queued meanwhile goes
         # next. One query: pending rows are few but during a digest.
-        rows = [raw.instance(Outbox, _COLUMNS, row) for row in (await tx.execute(_PENDING)).rows]
+        # `run`: rows the records just queued (a twin's closing, an alert) go in this pass.
+        pending = (await raw.run(tx, _PENDING)).rows
+        rows = [raw.instance(Outbox, _COLUMNS, row) for row in pending]
         interactive: list[Outbox] = []
         bulk: list[Outbox] = []
         for row in rows:

@@ -34,7 +34,6 @@ import sqlite3
 import weakref
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from functools import partial
 from threading import Thread
 from typing import Any
 
@@ -178,7 +177,7 @@ class FastCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class FastConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ("busy_ms", "database", "writing")
+    __slots__ = ("busy_ms", "database", "on_thread", "writing")
     _cursor_cls = FastCursor
 
     def __init__(self, dbapi: Any, connection: Any, database: str) -> None:
@@ -186,6 +185,11 @@ class FastConnection(AsyncAdapt_aiosqlite_connection):
         self.busy_ms = 10_000  # what a statement waits for a lock (ours, then SQLite's)
         self.database = database
         self.writing: asyncio.Lock | None = None  # this process's writer lock, while held
+        # Statements queued or running on the driver's thread. One whose wait was cancelled
+        # (shutdown) goes on running there, holding the sqlite3 connection: the end of its
+        # transaction then goes to the thread behind it, never on the loop (the loop would
+        # block on the connection until the other process's lock is free, up to busy_ms).
+        self.on_thread: set[object] = set()
 
     def _run(self, fn: Callable[[], Any], write: bool = False) -> Any:
         if write and self.writing is None:
@@ -221,7 +225,7 @@ class FastConnection(AsyncAdapt_aiosqlite_connection):
                 except sqlite3.OperationalError as exc:
                     if not _is_busy(exc):
                         raise
-            return await self._connection._execute(partial(_with_timeout, conn, self.busy_ms, fn))
+            return await self._on_thread(fn)
         finally:
             if self.writing is not None and not conn.in_transaction:
                 self._release()
@@ -230,6 +234,16 @@ class FastConnection(AsyncAdapt_aiosqlite_connection):
         """Commit or roll back from native async code (storage/raw.py's transactions)."""
         conn = self._connection._conn
         end = conn.commit if commit else conn.rollback
+        if self.on_thread:  # behind the statement still running there (see `on_thread`)
+            job = asyncio.ensure_future(self._on_thread(end))
+            try:
+                await asyncio.shield(job)
+            finally:
+                if not job.done():  # cancelled again: the lock goes when the end is done
+                    job.add_done_callback(lambda _: self._release_if_ended())
+                else:
+                    self._release_if_ended()
+            return
         try:
             if conn.in_transaction:
                 try:
@@ -237,10 +251,26 @@ class FastConnection(AsyncAdapt_aiosqlite_connection):
                 except sqlite3.OperationalError as exc:
                     if not _is_busy(exc):
                         raise
-                    await self._connection._execute(partial(_with_timeout, conn, self.busy_ms, end))
+                    await self._on_thread(end)
         finally:
-            if not conn.in_transaction:
-                self._release()
+            self._release_if_ended()
+
+    def _on_thread(self, fn: Callable[[], Any]) -> Any:
+        """`fn` on the driver's thread, waiting for locks there (`on_thread` counts it)."""
+        mark = object()
+        self.on_thread.add(mark)
+
+        def counted() -> Any:
+            try:
+                return _with_timeout(self._connection._conn, self.busy_ms, fn)
+            finally:
+                self.on_thread.discard(mark)
+
+        return self._connection._execute(counted)
+
+    def _release_if_ended(self) -> None:
+        if not self._connection._conn.in_transaction:
+            self._release()
 
     def _release(self) -> None:
         lock, self.writing = self.writing, None
@@ -248,7 +278,6 @@ class FastConnection(AsyncAdapt_aiosqlite_connection):
             lock.release()
 
     def _call(self, fn: Callable[[], Any]) -> Any:
-        conn = self._connection._conn
         if not OFFLOAD.get():
             try:
                 result = fn()
@@ -260,7 +289,7 @@ class FastConnection(AsyncAdapt_aiosqlite_connection):
                 # a finished coroutine costs two greenlet switches, not a loop iteration.
                 await_(_nothing())
                 return result
-        return await_(self._connection._execute(partial(_with_timeout, conn, self.busy_ms, fn)))
+        return await_(self._on_thread(fn))
 
     def commit(self) -> None:
         if self._connection._connection is None:
@@ -275,6 +304,12 @@ class FastConnection(AsyncAdapt_aiosqlite_connection):
                 self._release()
 
     def rollback(self) -> None:
+        if self.on_thread:  # behind a cancelled statement still running there (`on_thread`)
+            try:
+                await_(self._on_thread(self._connection._conn.rollback))
+            finally:
+                self._release_if_ended()
+            return
         if self._connection._connection is None or not self._connection._conn.in_transaction:
             self._release()
             return  # nothing to roll back (a connection going back to the pool after commit)

@@ -84,11 +84,23 @@ class Sql:
             }
         values = {**self._defaults[name], **params}
         expanding = self._expanding[name]
+        for e in expanding:
+            values[e] = _padded(values[e])
         key = (name, tuple(len(values[e]) for e in expanding))
         form = self._forms.get(key)
         if form is None:
             form = self._forms[key] = _make_form(compiled, dialect, values, expanding)
         return form, values
+
+
+def _padded(items: Any) -> list[Any]:
+    """An IN list made as long as the next power of two by repeating its last item (the
+    same rows match): a handful of forms per statement, not one per length (the inbox's
+    claims take the list of what is in flight, as long as a backlog)."""
+    items = list(items)
+    if items:
+        items += items[-1:] * ((1 << (len(items) - 1).bit_length()) - len(items))
+    return items
 
 
 def _make_form(compiled: Any, dialect: Dialect, values: dict, expanding: tuple) -> _Form:
@@ -146,7 +158,14 @@ async def transaction(sessions: async_sessionmaker) -> AsyncIterator[Tx]:
     """`async with transaction(rt.sessions) as tx`: on the sessions' engine, committed at
     the end, rolled back on an exception, like `sessions.begin()`."""
     engine: AsyncEngine = sessions.kw["bind"]
-    pooled = await greenlet_spawn(engine.sync_engine.raw_connection)  # pre-ping, connect
+    dialect, dbapi = engine.dialect, engine.dialect.loaded_dbapi
+    try:
+        pooled = await greenlet_spawn(engine.sync_engine.raw_connection)  # pre-ping, connect
+    except dbapi.Error as exc:  # refused, restarting, too many clients: as SQLAlchemy says it
+        lost = dialect.is_disconnect(exc, None, None)
+        raise DBAPIError.instance(
+            None, None, exc, dbapi.Error, connection_invalidated=lost, dialect=dialect
+        ) from exc
     tx = Tx(engine.dialect, pooled)
     try:
         yield tx

@@ -98,3 +98,42 @@ async def test_offloaded_statements_and_errors_behave_as_before(tmp_path) -> Non
     async with engine.begin() as conn:  # the failed writer let go of the lock
         await conn.execute(text("UPDATE t SET v = 'after' WHERE id = 1"))
     await engine.dispose()
+
+
+async def test_a_write_cancelled_while_it_waits_for_another_process_never_blocks_the_loop(
+    tmp_path,
+) -> None:
+    """Shutdown cancels a transaction whose statement waits on the driver's thread for
+    another process's lock: its rollback goes to the thread behind it, the loop runs on,
+    and nothing of this process stays locked."""
+    from sqlalchemy import bindparam
+
+    from storage import raw
+    from storage.db import make_sessions
+
+    engine = await _engine(tmp_path)
+    sessions = make_sessions(engine)
+    mark = raw.Sql(text("UPDATE t SET v = :v WHERE id = 1").bindparams(bindparam("v")))
+    other = sqlite3.connect(tmp_path / "fast.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # "another process" holds the write lock for a second
+
+    async def write() -> None:
+        async with raw.transaction(sessions) as tx:
+            await tx.execute(mark, {"v": "ours"})
+
+    task = asyncio.create_task(write())
+    await asyncio.sleep(0.2)  # waiting on the thread now
+    threading.Timer(1.0, other.rollback).start()
+    stop = asyncio.Event()
+    ticker = asyncio.create_task(_ticks(stop))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    stop.set()
+    assert await ticker >= 40  # ~80 possible in the ~0.8 s the cancellation waited
+    async with sessions.begin() as session:  # the writer lock and the connection are free
+        await raw.run(session, mark, {"v": "next"})
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT v FROM t"))).scalar() == "next"
+    other.close()
+    await engine.dispose()

@@ -94,3 +94,25 @@ async def test_driver_errors_are_sqlalchemys(sessions) -> None:
     assert outage.maybe_permanent(caught.value) and not caught.value.connection_invalidated
     async with sessions() as session:
         assert len((await raw.run(session, _PICK, {"ids": [1]})).rows) == 1
+
+
+async def test_an_unreachable_database_is_an_outage_not_a_bug(tmp_path) -> None:
+    """What the inbox, the dispatcher and the outbox catch as "the database is away"."""
+    (tmp_path / "folder.db").mkdir()  # not a file SQLite can open
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'folder.db'}")
+    with pytest.raises(outage.DATABASE_DOWN):
+        async with raw.transaction(make_sessions(engine)) as tx:
+            await tx.execute(_PICK, {"ids": [1]})
+    await engine.dispose()
+
+
+async def test_lists_as_long_as_a_backlog_need_only_a_few_forms(sessions) -> None:
+    """The dispatcher claims with the list of what is in flight, as long as a backlog."""
+    pick = raw.Sql(_PICK.stmt)
+    async with sessions.begin() as session:
+        for uid in range(1, 301):
+            await _add(session, uid)
+        for n in range(301):
+            picked = await raw.run(session, pick, {"ids": list(range(1, n + 1))})
+            assert [row[0] for row in picked.rows] == list(range(1, n + 1))
+    assert len(pick._forms) == 11  # lengths padded to powers of two: 0, 1, 2, 4 … 512
