@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.util.concurrency import greenlet_spawn
@@ -229,9 +229,12 @@ async def _execute(
 ) -> Result:
     form, values = sql.form(dialect, params or {})
     args = []
-    for (name, index), bind in zip(form.names, form.binds, strict=True):
-        value = values.get(name) if index is None else values[name][index]
-        args.append(bind(value) if bind is not None else value)
+    try:
+        for (name, index), bind in zip(form.names, form.binds, strict=True):
+            value = values.get(name) if index is None else values[name][index]
+            args.append(bind(value) if bind is not None else value)
+    except Exception as exc:  # a value no column takes: as SQLAlchemy says it
+        raise StatementError(str(exc), form.sql, params, exc) from exc
     driver = pooled.dbapi_connection
     try:
         if dialect.name == "sqlite":
@@ -274,11 +277,10 @@ async def _wrapped(
 ) -> BaseException:
     """What SQLAlchemy would have raised for this driver error."""
     error: BaseException = exc
-    if dialect.name != "sqlite":
-        try:
-            driver._handle_exception(exc)  # asyncpg's errors as the adapter's DBAPI classes
-        except Exception as translated:
-            error = translated
+    try:  # the adapter's own translation: asyncpg's errors, aiosqlite's closed connection
+        driver._handle_exception(exc)
+    except Exception as translated:
+        error = translated
     dbapi = dialect.loaded_dbapi
     if not isinstance(error, dbapi.Error):
         return error
