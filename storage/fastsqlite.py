@@ -92,7 +92,7 @@ async def _acquire(lock: asyncio.Lock, seconds: float) -> None:
         raise sqlite3.OperationalError("database is locked") from None
 
 
-def _is_read(operation: str) -> bool:
+def is_read(operation: str) -> bool:
     head = operation.lstrip()[:6].upper()
     return head == "SELECT" or head == "PRAGMA"
 
@@ -161,7 +161,7 @@ class FastCursor(AsyncAdapt_aiosqlite_cursor):
             self._take(conn.execute(*args))
 
         try:
-            self._adapt_connection._run(run, write=not _is_read(operation))
+            self._adapt_connection._run(run, write=not is_read(operation))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
 

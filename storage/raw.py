@@ -33,6 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.util.concurrency import greenlet_spawn
 
+from storage import fastsqlite
+
 
 @dataclass(frozen=True)
 class _Form:
@@ -119,8 +121,8 @@ def _make_form(compiled: Any, dialect: Dialect, values: dict, expanding: tuple) 
     results = tuple(
         entry.type._cached_result_processor(dialect, None) for entry in compiled._result_columns
     )
-    head = state.statement.lstrip()[:6].upper()
-    return _Form(state.statement, names, binds, results, head not in ("SELECT", "PRAGMA"))
+    write = not fastsqlite.is_read(state.statement)  # SQLite takes its writer lock for it
+    return _Form(state.statement, names, binds, results, write)
 
 
 class Tx:

@@ -229,7 +229,7 @@ def card_buttons(
     return buttons_for(tokens, view.checklist, view.bidang, hide)
 
 
-_TOKEN_COLUMNS = [c.key for c in ActionToken.__table__.columns]
+_TOKEN_COLUMNS = [c.key for c in _TOKEN_TABLE]
 _ADD_TOKEN = raw.Sql(
     insert(ActionToken.__table__).values({c: bindparam(c) for c in _TOKEN_COLUMNS})
 )
